@@ -1,0 +1,104 @@
+//! The command line: what a person types, and what the action's inputs are turned into
+//! (see `actions::inputs`). Only parsing lives here; `main` dispatches.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "promote",
+    version,
+    about = "Promote one container image, by digest, through development → testing → production on Kubernetes",
+    after_help = "Exit codes: 0 success · 1 deployment or check failed (rolled back) · 2 invalid input or config (nothing changed) · 3 refused (gate or lock) · 4 rollback failed (a human must act)"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The promotion file.
+    #[arg(
+        long,
+        global = true,
+        env = "PROMOTE_CONFIG",
+        default_value = "promotion.yml"
+    )]
+    pub config: PathBuf,
+    /// Print outputs as one JSON object instead of `name=value` lines (outside Actions).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More detailed logs.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Token for the GitHub API.
+    #[arg(long, global = true, env = "GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render every environment's objects exactly as a deploy would apply them (no cluster needed).
+    Plan(PlanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Only this environment.
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: Option<String>,
+    /// Only this service.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    /// Pin an image: `[SERVICE=]REGISTRY/REPOSITORY@sha256:…` (repeat per service).
+    #[arg(long = "image", value_name = "[SERVICE=]REF")]
+    pub images: Vec<String>,
+    /// Write one multi-document YAML file per environment and service here.
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+pub fn parse_from(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(argv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::inputs::{INPUTS, InputKind};
+    use clap::CommandFactory;
+
+    /// Every action input must be a flag the CLI understands, or the action would fail to start.
+    #[test]
+    fn every_input_is_a_cli_flag() {
+        let cli = Cli::command();
+        let plan = cli.find_subcommand("plan").expect("plan exists");
+        let longs: Vec<&str> = cli
+            .get_arguments()
+            .chain(plan.get_arguments())
+            .filter_map(|a| a.get_long())
+            .collect();
+        for def in INPUTS {
+            let flag = match def.kind {
+                InputKind::Command => continue,
+                InputKind::Lines(flag) => flag,
+                _ => def.name,
+            };
+            assert!(
+                longs.contains(&flag),
+                "input `{}` has no `--{flag}` flag",
+                def.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

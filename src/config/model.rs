@@ -1,0 +1,332 @@
+//! The promotion, as plain data: what promotion.yml declares after it has been decoded and
+//! validated. Nothing here does I/O; positions are kept where later checks or errors need them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::units::{IntOrPercent, Quantity};
+use super::yaml::Pos;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file as the user named it (used in error locations and annotations).
+    pub file: PathBuf,
+    /// Login server of the container registry, e.g. `studysphere.azurecr.io`.
+    pub registry: String,
+    pub services: Vec<Service>,
+    /// In promotion order: each environment's `requires` names an earlier one.
+    pub environments: Vec<Environment>,
+}
+
+impl Config {
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    /// Repository inside the registry, e.g. `studysphere/auth-service`.
+    pub image: String,
+    /// The manifests directory as written, relative to promotion.yml.
+    pub manifests_dir: PathBuf,
+    /// The plain Kubernetes objects found there, in file order.
+    pub manifests: Vec<Manifest>,
+    /// The Deployment that runs the service (default: the service name).
+    pub deployment: String,
+    /// The container that gets the image, resources and configuration (default: the service name).
+    pub container: String,
+    pub port: Option<u16>,
+    pub health_path: Option<String>,
+    pub pos: Pos,
+}
+
+/// One object of a service's base manifests with the place it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub file: PathBuf,
+    pub line: usize,
+    pub object: serde_json::Value,
+}
+
+impl Manifest {
+    pub fn kind(&self) -> &str {
+        self.object["kind"].as_str().unwrap_or_default()
+    }
+
+    pub fn name(&self) -> &str {
+        self.object["metadata"]["name"].as_str().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub namespace: String,
+    pub url: Option<String>,
+    /// The environment whose success gates this one.
+    pub requires: Option<String>,
+    pub cluster: Cluster,
+    pub approval: Approval,
+    pub replicas: Replicas,
+    pub resources: Resources,
+    pub autoscaling: Option<Autoscaling>,
+    /// ConfigMap data, strings only (YAML `on` stays `"on"`).
+    pub config: BTreeMap<String, String>,
+    pub feature_flags: BTreeMap<String, serde_json::Value>,
+    /// Names of existing Secrets whose keys become environment variables.
+    pub secrets: Vec<String>,
+    pub rollout: Rollout,
+    pub checks: Checks,
+    pub slo: Slo,
+    pub on_failure: OnFailure,
+    pub hooks: Hooks,
+    pub pos: Pos,
+}
+
+impl Environment {
+    /// Manual approval is GitHub's own: an environment needs it when it declares reviewers.
+    pub fn needs_approval(&self) -> bool {
+        !self.approval.reviewers.is_empty()
+    }
+
+    /// The floor of running replicas: the HPA minimum, or the fixed count.
+    pub fn min_replicas(&self) -> u32 {
+        self.autoscaling
+            .as_ref()
+            .map_or(self.replicas.min, |a| a.min_replicas)
+    }
+}
+
+/// Where the environment's cluster is; inputs override it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Cluster {
+    /// A kubeconfig context name.
+    pub context: Option<String>,
+    pub aks: Option<AksCluster>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AksCluster {
+    pub subscription: String,
+    pub resource_group: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Approval {
+    pub reviewers: Vec<Reviewer>,
+    /// Minutes GitHub waits before the job may start (0..=43200).
+    pub wait_timer: u32,
+    pub prevent_self_review: bool,
+    /// Branch name patterns allowed to deploy; empty means any branch.
+    pub branches: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reviewer {
+    User(String),
+    Team(String),
+}
+
+impl std::fmt::Display for Reviewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reviewer::User(login) => write!(f, "@{login}"),
+            Reviewer::Team(slug) => write!(f, "team {slug}"),
+        }
+    }
+}
+
+/// `replicas: 2` or the seed's range form `replicas: 1-2` (the Deployment starts at the lower bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicas {
+    pub min: u32,
+    pub max: u32,
+}
+
+impl std::fmt::Display for Replicas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.min)
+        } else {
+            write!(f, "{}-{}", self.min, self.max)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    pub requests: ResourceList,
+    pub limits: ResourceList,
+}
+
+impl Resources {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.limits.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResourceList {
+    pub cpu: Option<Quantity>,
+    pub memory: Option<Quantity>,
+    pub ephemeral_storage: Option<Quantity>,
+}
+
+impl ResourceList {
+    pub fn is_empty(&self) -> bool {
+        self.entries().next().is_none()
+    }
+
+    /// (Kubernetes resource name, quantity) pairs that are set.
+    pub fn entries(&self) -> impl Iterator<Item = (&'static str, &Quantity)> {
+        [
+            ("cpu", &self.cpu),
+            ("memory", &self.memory),
+            ("ephemeral-storage", &self.ephemeral_storage),
+        ]
+        .into_iter()
+        .filter_map(|(name, q)| q.as_ref().map(|q| (name, q)))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Autoscaling {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    /// Target average CPU utilisation in percent of requests.
+    pub target_cpu: u32,
+    pub target_memory: Option<u32>,
+}
+
+/// Kubernetes' own default for `kubectl autoscale --cpu-percent`.
+pub const DEFAULT_TARGET_CPU: u32 = 80;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// How long to wait for the rollout before it counts as failed (seed: 10 minutes).
+    pub timeout: Duration,
+    pub max_surge: Option<IntOrPercent>,
+    pub max_unavailable: Option<IntOrPercent>,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            timeout: Duration::from_secs(600),
+            max_surge: None,
+            max_unavailable: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Checks {
+    pub smoke: Vec<SmokeCheck>,
+    pub integration: Vec<IntegrationCheck>,
+    pub soak: Option<Soak>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmokeCheck {
+    pub name: String,
+    /// Full URL; `{url}` is replaced by the environment's url.
+    pub url: Option<String>,
+    /// Path appended to the environment's url (or the service's port when going through the proxy).
+    pub path: Option<String>,
+    /// Reach the service through the API server's service proxy instead of a public URL.
+    pub via: CheckRoute,
+    pub service: Option<String>,
+    pub method: String,
+    pub headers: BTreeMap<String, HeaderValue>,
+    pub expect_status: u16,
+    pub expect_body: Option<String>,
+    pub expect_json: BTreeMap<String, serde_json::Value>,
+    pub samples: u32,
+    pub concurrency: u32,
+    pub request_timeout: Duration,
+    pub readiness_timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckRoute {
+    #[default]
+    Url,
+    ServiceProxy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValue {
+    Plain(String),
+    /// Read from this environment variable at run time and masked.
+    FromEnv(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationCheck {
+    pub name: String,
+    /// Defaults to the first service's image at the promoted digest.
+    pub image: Option<String>,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub service_account: Option<String>,
+    pub timeout: Duration,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Soak {
+    pub duration: Duration,
+    pub max_restarts: u32,
+}
+
+/// Service-level objectives the verification gate compares against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Slo {
+    pub p95_latency: Option<Duration>,
+    pub p99_latency: Option<Duration>,
+    /// Percent of failed requests allowed (0.1 means 0.1%).
+    pub error_rate: Option<f64>,
+    /// Percent availability target, reported for reference (the seed's uptime SLA).
+    pub uptime: Option<f64>,
+}
+
+impl Slo {
+    pub fn is_empty(&self) -> bool {
+        *self == Slo::default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    #[default]
+    Rollback,
+    Keep,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hooks {
+    pub pre_deploy: Vec<Hook>,
+}
+
+/// A Job run before the rollout, e.g. a database migration, with a service's new image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hook {
+    pub name: String,
+    pub service: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub timeout: Duration,
+    pub pos: Pos,
+}

@@ -1,0 +1,444 @@
+//! Rules that span fields, items or files: names, duplicates, `requires` references and cycles,
+//! references from checks and hooks to services, and the services' manifests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use super::diagnostics::{Diagnostics, suggest};
+use super::manifests::{is_dns_label, is_dns_subdomain, load_service_manifests};
+use super::model::*;
+use super::yaml::{Node, Pos, Value};
+
+pub fn validate(d: &mut Diagnostics, root: &Node, base_dir: &Path, config: &mut Config) {
+    check_registry(d, root, &config.registry);
+    check_services(d, root, config);
+    check_environments(d, root, config);
+    for i in 0..config.services.len() {
+        let field = format!("services.{}", config.services[i].name);
+        let manifests = load_service_manifests(d, base_dir, &config.services[i], &field);
+        config.services[i].manifests = manifests;
+    }
+    check_object_names_unique(d, config);
+}
+
+/// The position of a field of the list item named `name` under `list` (or of the item itself).
+fn item_pos(root: &Node, list: &str, name: &str, field: Option<&str>) -> Option<Pos> {
+    let Value::Seq(items) = &root.get(list)?.value else {
+        return None;
+    };
+    let item = items
+        .iter()
+        .find(|n| n.get("name").and_then(Node::scalar) == Some(name))?;
+    match field {
+        Some(f) => item.get(f).map(|n| n.pos),
+        None => Some(item.pos),
+    }
+}
+
+fn check_registry(d: &mut Diagnostics, root: &Node, registry: &str) {
+    if registry.is_empty() {
+        return;
+    }
+    let pos = root.get("registry").map_or(Pos::default(), |n| n.pos);
+    if registry.contains("://") {
+        d.error(
+            pos,
+            "registry",
+            format!(
+                "write the login server without a scheme, e.g. `{}`",
+                registry.split("://").nth(1).unwrap_or_default()
+            ),
+        );
+    } else if registry.contains('/')
+        || registry.chars().any(char::is_whitespace)
+        || registry.chars().any(|c| c.is_ascii_uppercase())
+    {
+        d.error(pos, "registry", format!("expected a registry host such as `myregistry.azurecr.io` or `localhost:5000`, found {registry:?}"));
+    }
+}
+
+fn check_services(d: &mut Diagnostics, root: &Node, config: &Config) {
+    if config.services.is_empty() && root.get("services").is_some() {
+        let pos = root.get("services").map_or(Pos::default(), |n| n.pos);
+        d.error(pos, "services", "declare at least one service");
+    }
+    let mut seen: HashMap<&str, Pos> = HashMap::new();
+    for s in &config.services {
+        let field = format!("services.{}", s.name);
+        if let Some(first) = seen.insert(&s.name, s.pos) {
+            d.error(
+                s.pos,
+                &format!("{field}.name"),
+                format!(
+                    "duplicate service name `{}` (first at line {})",
+                    s.name, first.line
+                ),
+            );
+        }
+        let name_pos = item_pos(root, "services", &s.name, Some("name")).unwrap_or(s.pos);
+        if !is_dns_label(&s.name) {
+            d.error(name_pos, &format!("{field}.name"), format!("{:?} is not a valid service name: lower-case letters, digits and `-`, at most 63 (it names Kubernetes objects)", s.name));
+        }
+        let image_pos = item_pos(root, "services", &s.name, Some("image")).unwrap_or(s.pos);
+        if let Err(why) = check_repository(&s.image) {
+            d.error(image_pos, &format!("{field}.image"), why);
+        }
+    }
+}
+
+/// A repository path inside the registry, without tag or digest: tags are resolved to digests by
+/// the promotion itself.
+fn check_repository(image: &str) -> Result<(), String> {
+    if image.contains('@')
+        || image
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'))
+    {
+        return Err(format!(
+            "{image:?}: give the repository only, without a tag or digest (the digest comes from the build)"
+        ));
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+            && c.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && c.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    if image.split('/').all(component_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{image:?} is not a valid repository name: lower-case path components separated by `/`"
+        ))
+    }
+}
+
+fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
+    if config.environments.is_empty() && root.get("environments").is_some() {
+        let pos = root.get("environments").map_or(Pos::default(), |n| n.pos);
+        d.error(pos, "environments", "declare at least one environment");
+    }
+    let names: Vec<&str> = config
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    let services: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+    let mut seen: HashMap<&str, Pos> = HashMap::new();
+    let mut namespaces: HashMap<(&str, &Cluster), &str> = HashMap::new();
+    for env in &config.environments {
+        let field = format!("environments.{}", env.name);
+        let at = |f: &str| item_pos(root, "environments", &env.name, Some(f)).unwrap_or(env.pos);
+        if let Some(first) = seen.insert(&env.name, env.pos) {
+            d.error(
+                env.pos,
+                &format!("{field}.name"),
+                format!(
+                    "duplicate environment name `{}` (first at line {})",
+                    env.name, first.line
+                ),
+            );
+        }
+        // The name labels objects and names GitHub environments and image tags.
+        if !is_label_value(&env.name) {
+            d.error(at("name"), &format!("{field}.name"), format!("{:?} is not a valid environment name: letters, digits, `-`, `_` and `.`, at most 63", env.name));
+        }
+        if !is_dns_label(&env.namespace) {
+            d.error(at("namespace"), &format!("{field}.namespace"), format!("{:?} is not a valid namespace: a DNS label (lower-case letters, digits and `-`, at most 63, starting and ending with a letter or digit)", env.namespace));
+        } else if let Some(other) =
+            namespaces.insert((env.namespace.as_str(), &env.cluster), env.name.as_str())
+        {
+            d.error(
+                at("namespace"),
+                &format!("{field}.namespace"),
+                format!(
+                    "namespace `{}` is already used by environment `{other}` on the same cluster",
+                    env.namespace
+                ),
+            );
+        }
+        if let Some(url) = &env.url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            d.error(
+                at("url"),
+                &format!("{field}.url"),
+                format!("expected an http(s) URL, found {url:?}"),
+            );
+        }
+        if let Some(req) = &env.requires {
+            if req == &env.name {
+                d.error(
+                    at("requires"),
+                    &format!("{field}.requires"),
+                    "an environment cannot require itself",
+                );
+            } else if !names.contains(&req.as_str()) {
+                let hint = suggest(req, &names)
+                    .map(|s| format!(", did you mean `{s}`?"))
+                    .unwrap_or_default();
+                d.error(
+                    at("requires"),
+                    &format!("{field}.requires"),
+                    format!("unknown environment `{req}`{hint}"),
+                );
+            }
+        }
+        if env.approval.reviewers.len() > 6 {
+            d.error(
+                at("approval"),
+                &format!("{field}.approval.reviewers"),
+                format!(
+                    "GitHub allows at most 6 required reviewers, found {}",
+                    env.approval.reviewers.len()
+                ),
+            );
+        }
+        check_min_replicas(d, at("autoscaling"), &field, env);
+        check_config_keys(d, at("config"), &field, env);
+        check_flags(d, at("featureFlags"), &field, env);
+        for secret in &env.secrets {
+            if !is_dns_subdomain(secret) {
+                d.error(
+                    at("secrets"),
+                    &format!("{field}.secrets"),
+                    format!("{secret:?} is not a valid Secret name"),
+                );
+            }
+        }
+        for hook in &env.hooks.pre_deploy {
+            let hook_field = format!("{field}.hooks.preDeploy.{}", hook.name);
+            if !is_dns_label(&hook.name) {
+                d.error(hook.pos, &format!("{hook_field}.name"), format!("{:?} is not a valid hook name (it names a Job): lower-case letters, digits and `-`", hook.name));
+            }
+            if hook.service.is_empty() && services.len() > 1 {
+                d.error(
+                    hook.pos,
+                    &hook_field,
+                    format!(
+                        "name the `service` whose image the hook runs (one of: {})",
+                        services.join(", ")
+                    ),
+                );
+            } else if !hook.service.is_empty() && !services.contains(&hook.service.as_str()) {
+                d.error(
+                    hook.pos,
+                    &format!("{hook_field}.service"),
+                    format!("unknown service `{}`", hook.service),
+                );
+            }
+        }
+        for check in &env.checks.smoke {
+            let check_field = format!("{field}.checks.smoke.{}", check.name);
+            if check.path.is_some() && check.via == CheckRoute::Url && env.url.is_none() {
+                d.error(check.pos, &check_field, "`path` needs the environment's `url` (or use a full `url`, or `via: service-proxy`)");
+            }
+            if let Some(url) = &check.url
+                && !(url.starts_with("https://")
+                    || url.starts_with("http://")
+                    || url.starts_with("{url}"))
+            {
+                d.error(
+                    check.pos,
+                    &format!("{check_field}.url"),
+                    format!(
+                        "expected an http(s) URL or one starting with `{{url}}`, found {url:?}"
+                    ),
+                );
+            }
+            match &check.service {
+                Some(s) if !services.contains(&s.as_str()) => {
+                    d.error(
+                        check.pos,
+                        &format!("{check_field}.service"),
+                        format!("unknown service `{s}`"),
+                    );
+                }
+                None if check.via == CheckRoute::ServiceProxy && services.len() > 1 => {
+                    d.error(
+                        check.pos,
+                        &check_field,
+                        "`via: service-proxy` needs the `service` to reach",
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    check_cycles(d, root, config);
+}
+
+fn check_min_replicas(d: &mut Diagnostics, pos: Pos, field: &str, env: &Environment) {
+    if env.autoscaling.is_none() && env.replicas.min == 0 && !env.checks.smoke.is_empty() {
+        d.error(
+            pos,
+            &format!("{field}.replicas"),
+            "smoke checks need at least one replica",
+        );
+    }
+}
+
+/// ConfigMap keys become environment variables through envFrom, so they follow both rules.
+fn check_config_keys(d: &mut Diagnostics, pos: Pos, field: &str, env: &Environment) {
+    for key in env.config.keys() {
+        let valid = !key.is_empty()
+            && key.len() <= 253
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && !key.bytes().next().is_some_and(|b| b.is_ascii_digit());
+        if !valid {
+            d.error(pos, &format!("{field}.config.{key}"), format!("{key:?} is not a valid configuration key: letters, digits, `_`, `-` and `.`, not starting with a digit"));
+        }
+        if key == FEATURE_FLAGS_KEY
+            || key.starts_with("FEATURE_")
+                && env
+                    .feature_flags
+                    .keys()
+                    .any(|f| feature_env_name(f) == *key)
+        {
+            d.error(
+                pos,
+                &format!("{field}.config.{key}"),
+                format!("`{key}` is set from featureFlags; remove it from config"),
+            );
+        }
+    }
+}
+
+fn check_flags(d: &mut Diagnostics, pos: Pos, field: &str, env: &Environment) {
+    let mut by_env_name: BTreeMap<String, &str> = BTreeMap::new();
+    for flag in env.feature_flags.keys() {
+        if let Some(other) = by_env_name.insert(feature_env_name(flag), flag) {
+            d.error(
+                pos,
+                &format!("{field}.featureFlags.{flag}"),
+                format!(
+                    "flags `{other}` and `{flag}` both become {}",
+                    feature_env_name(flag)
+                ),
+            );
+        }
+    }
+}
+
+/// The ConfigMap key holding all feature flags as one JSON object.
+pub const FEATURE_FLAGS_KEY: &str = "FEATURE_FLAGS";
+
+/// `newDashboard` → `FEATURE_NEW_DASHBOARD`, `beta-features` → `FEATURE_BETA_FEATURES`.
+pub fn feature_env_name(flag: &str) -> String {
+    let mut out = String::from("FEATURE_");
+    let mut prev_lower = false;
+    for c in flag.chars() {
+        if c == '-' || c == '_' {
+            out.push('_');
+            prev_lower = false;
+        } else if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+            out.push(c);
+            prev_lower = false;
+        } else {
+            out.push(c.to_ascii_uppercase());
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}
+
+fn check_cycles(d: &mut Diagnostics, root: &Node, config: &Config) {
+    let requires: HashMap<&str, &str> = config
+        .environments
+        .iter()
+        .filter_map(|e| e.requires.as_deref().map(|r| (e.name.as_str(), r)))
+        .collect();
+    let mut reported: Vec<&str> = Vec::new();
+    for env in &config.environments {
+        let mut chain = vec![env.name.as_str()];
+        let mut current = env.name.as_str();
+        while let Some(&next) = requires.get(current) {
+            if next == env.name && chain.len() > 1 {
+                if !chain.iter().any(|c| reported.contains(c)) {
+                    chain.push(next);
+                    let pos = item_pos(root, "environments", &env.name, Some("requires"))
+                        .unwrap_or(env.pos);
+                    d.error(
+                        pos,
+                        &format!("environments.{}.requires", env.name),
+                        format!("circular requirement: {}", chain.join(" → ")),
+                    );
+                    reported.extend(chain.iter().copied());
+                }
+                break;
+            }
+            if chain.contains(&next) || chain.len() > config.environments.len() {
+                break;
+            }
+            chain.push(next);
+            current = next;
+        }
+    }
+}
+
+/// Two services applying objects of the same kind and name would overwrite each other.
+fn check_object_names_unique(d: &mut Diagnostics, config: &Config) {
+    let mut owners: HashMap<(String, String), (&str, &Manifest)> = HashMap::new();
+    for service in &config.services {
+        for m in &service.manifests {
+            let key = (m.kind().to_string(), m.name().to_string());
+            if let Some((other, first)) = owners.get(&key) {
+                if *other != service.name {
+                    d.error_in(
+                        &m.file,
+                        Pos {
+                            line: m.line,
+                            col: 1,
+                        },
+                        "metadata.name",
+                        format!(
+                            "{} `{}` is also defined by service `{other}` ({}:{})",
+                            m.kind(),
+                            m.name(),
+                            first.file.display(),
+                            first.line
+                        ),
+                    );
+                }
+            } else {
+                owners.insert(key, (&service.name, m));
+            }
+        }
+    }
+}
+
+fn is_label_value(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_flag_env_names() {
+        assert_eq!(feature_env_name("newDashboard"), "FEATURE_NEW_DASHBOARD");
+        assert_eq!(feature_env_name("betaFeatures"), "FEATURE_BETA_FEATURES");
+        assert_eq!(feature_env_name("debug-mode"), "FEATURE_DEBUG_MODE");
+        assert_eq!(feature_env_name("v2Api"), "FEATURE_V2_API");
+    }
+
+    #[test]
+    fn repositories() {
+        assert!(check_repository("studysphere/auth-service").is_ok());
+        assert!(check_repository("studysphere/auth-service:1.0").is_err());
+        assert!(check_repository("Studysphere/auth").is_err());
+        assert!(check_repository("a//b").is_err());
+    }
+}

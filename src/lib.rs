@@ -1,0 +1,12 @@
+//! promote-action: carries one container image, by digest, through an ordered set of
+//! environments on Kubernetes. The `promote` binary (src/main.rs) parses and dispatches; the
+//! capabilities live here, one module each, so tests can drive them without a process.
+
+pub mod actions;
+pub mod cli;
+pub mod config;
+pub mod kube;
+pub mod outcome;
+pub mod pipeline;
+pub mod registry;
+pub mod report;

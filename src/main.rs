@@ -1,0 +1,99 @@
+//! `promote`: parses the command line (or the action's inputs) and dispatches; nothing else.
+
+use std::process::ExitCode;
+
+use promote_action::actions::{self, Console, Context, OutputFormat, Outputs};
+use promote_action::outcome::{self, Outcome};
+use promote_action::{cli, pipeline};
+
+fn main() -> ExitCode {
+    // kube's client panics at creation when more than one rustls provider is compiled in and
+    // none is installed; install ours (aws-lc-rs) before anything can build a client.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+
+    let ctx = Context::from_env();
+    let console = Console::new(ctx.in_actions);
+    let mut outputs = Outputs::default();
+
+    // A `run:` step on GitHub also has GITHUB_ACTIONS=true: only a bare `promote` in Actions is
+    // the action itself, reading its inputs.
+    let argv = if ctx.in_actions && std::env::args_os().len() <= 1 {
+        match actions::inputs::argv_from_inputs(
+            |k| std::env::var(k).ok(),
+            |s| actions::mask(s, &console),
+        ) {
+            Ok(argv) => argv,
+            Err(e) => {
+                return finish(
+                    &ctx,
+                    &console,
+                    &mut outputs,
+                    Err(outcome::Classified::invalid(e)),
+                    false,
+                );
+            }
+        }
+    } else {
+        std::env::args_os().collect()
+    };
+    let cli = match cli::parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let message = e.render().to_string();
+            return finish(
+                &ctx,
+                &console,
+                &mut outputs,
+                Err(outcome::Classified::invalid(anyhow::anyhow!(
+                    "{}",
+                    message.trim()
+                ))),
+                false,
+            );
+        }
+    };
+    if let Some(token) = &cli.global.github_token {
+        actions::mask(token, &console);
+    }
+    actions::init_logging(ctx.in_actions, cli.global.verbose || ctx.debug);
+
+    let mut rt = pipeline::Runtime {
+        ctx: &ctx,
+        console: &console,
+        outputs: &mut outputs,
+    };
+    let result = match &cli.command {
+        cli::Command::Plan(args) => pipeline::run_plan(&mut rt, &cli.global, args),
+    };
+    finish(&ctx, &console, &mut outputs, result, cli.global.json)
+}
+
+/// Reports the error (if any), sets the `outcome` output, flushes outputs and maps to the exit code.
+fn finish(
+    ctx: &Context,
+    console: &Console,
+    outputs: &mut Outputs,
+    result: anyhow::Result<Outcome>,
+    json: bool,
+) -> ExitCode {
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(err) => pipeline::report_failure(console, &err),
+    };
+    outputs.set("outcome", outcome.word());
+    let format = if json {
+        OutputFormat::Json
+    } else {
+        OutputFormat::Lines
+    };
+    if let Err(e) = outputs.flush(ctx, format) {
+        eprintln!("error: {e}");
+        return Outcome::Failed.exit_code();
+    }
+    outcome.exit_code()
+}
