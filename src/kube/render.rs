@@ -359,6 +359,12 @@ fn render_deployment(
             continue;
         };
         for c in containers.iter_mut() {
+            if !c.is_object() {
+                return Err((
+                    "spec.template.spec.containers",
+                    format!("expected each of `{list}` to be a mapping, found {c}"),
+                ));
+            }
             let is_main = list == "containers" && c["name"] == service.container.as_str();
             let same_repository = c["image"]
                 .as_str()
@@ -378,7 +384,9 @@ fn render_deployment(
             }
             let needs_cpu_request = env.autoscaling.is_some()
                 && env.resources.requests.cpu.is_none()
-                && container["resources"]["requests"]["cpu"].is_null();
+                && container
+                    .get("resources")
+                    .is_none_or(|r| r["requests"]["cpu"].is_null());
             if needs_cpu_request {
                 return Err((
                     "spec.template.spec.containers",

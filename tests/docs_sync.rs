@@ -1,0 +1,117 @@
+use promote_action::actions::inputs::{INPUTS, OUTPUTS};
+use serde_json::Value;
+
+use crate::util::{read, repo_root};
+
+fn action_yml() -> Value {
+    serde_saphyr::from_str(&read(&repo_root().join("action.yml"))).expect("action.yml parses")
+}
+
+/// Rows of the README table between `<!-- name -->` and `<!-- /name -->`, as cells.
+fn readme_table(name: &str) -> Vec<Vec<String>> {
+    let readme = read(&repo_root().join("README.md"));
+    let start = readme
+        .find(&format!("<!-- {name} -->"))
+        .unwrap_or_else(|| panic!("README has <!-- {name} -->"));
+    let end = readme
+        .find(&format!("<!-- /{name} -->"))
+        .unwrap_or_else(|| panic!("README has <!-- /{name} -->"));
+    readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            l.trim()
+                .trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+fn unquote(cell: &str) -> String {
+    cell.trim_matches('`').to_string()
+}
+
+#[test]
+fn action_yml_declares_exactly_the_inputs_in_code() {
+    let action = action_yml();
+    let inputs = action["inputs"].as_object().expect("inputs mapping");
+    let names: Vec<&str> = inputs.keys().map(String::as_str).collect();
+    let expected: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();
+    assert_eq!(names, expected, "action.yml inputs (in order)");
+    for def in INPUTS {
+        let input = &inputs[def.name];
+        assert_eq!(
+            input["description"], def.description,
+            "description of input `{}`",
+            def.name
+        );
+        let default = input.get("default").and_then(Value::as_str);
+        assert_eq!(default, def.default, "default of input `{}`", def.name);
+        // k8s-deploy's trap: `required: true` with a default.
+        assert_ne!(
+            input["required"], true,
+            "input `{}` should not be required",
+            def.name
+        );
+    }
+}
+
+#[test]
+fn action_yml_declares_exactly_the_outputs_in_code() {
+    let action = action_yml();
+    let outputs = action["outputs"].as_object().expect("outputs mapping");
+    let names: Vec<&str> = outputs.keys().map(String::as_str).collect();
+    let expected: Vec<&str> = OUTPUTS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, expected, "action.yml outputs (in order)");
+    for (name, description) in OUTPUTS {
+        assert_eq!(
+            outputs[*name]["description"], *description,
+            "description of output `{name}`"
+        );
+    }
+    assert_eq!(action["runs"]["using"], "docker");
+}
+
+#[test]
+fn readme_inputs_table_matches_the_code() {
+    let rows = readme_table("inputs");
+    assert_eq!(rows.len(), INPUTS.len(), "README inputs rows: {rows:?}");
+    for (row, def) in rows.iter().zip(INPUTS) {
+        assert_eq!(unquote(&row[0]), def.name, "README input order");
+        assert_eq!(
+            row[1], def.description,
+            "README description of `{}`",
+            def.name
+        );
+        let default = row.get(2).map(|c| unquote(c)).filter(|c| !c.is_empty());
+        assert_eq!(
+            default.as_deref(),
+            def.default,
+            "README default of `{}`",
+            def.name
+        );
+    }
+}
+
+#[test]
+fn readme_outputs_table_matches_the_code() {
+    let rows = readme_table("outputs");
+    assert_eq!(rows.len(), OUTPUTS.len(), "README outputs rows: {rows:?}");
+    for (row, (name, description)) in rows.iter().zip(OUTPUTS) {
+        assert_eq!(unquote(&row[0]), *name, "README output order");
+        assert_eq!(row[1], *description, "README description of `{name}`");
+    }
+}
+
+#[test]
+fn readme_gives_exactly_one_test_command_that_ci_runs() {
+    let readme = read(&repo_root().join("README.md"));
+    assert_eq!(readme.matches("<!-- test-command -->").count(), 1);
+    let ci = read(&repo_root().join(".ci/run"));
+    assert!(
+        ci.contains("test-command"),
+        ".ci/run reads the README's test command"
+    );
+}
