@@ -77,10 +77,9 @@ mod tests {
     #[test]
     fn every_input_is_a_cli_flag() {
         let cli = Cli::command();
-        let plan = cli.find_subcommand("plan").expect("plan exists");
         let longs: Vec<&str> = cli
             .get_arguments()
-            .chain(plan.get_arguments())
+            .chain(cli.get_subcommands().flat_map(|c| c.get_arguments()))
             .filter_map(|a| a.get_long())
             .collect();
         for def in INPUTS {

@@ -67,10 +67,19 @@ fn main() -> ExitCode {
         console: &console,
         outputs: &mut outputs,
     };
-    let result = match &cli.command {
-        cli::Command::Plan(args) => pipeline::run_plan(&mut rt, &cli.global, args),
-    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|tokio| tokio.block_on(dispatch(&mut rt, &cli)));
     finish(&ctx, &console, &mut outputs, result, cli.global.json)
+}
+
+/// One function per subcommand.
+async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Result<Outcome> {
+    match &cli.command {
+        cli::Command::Plan(args) => pipeline::plan::run_plan(rt, &cli.global, args),
+    }
 }
 
 /// Reports the error (if any), sets the `outcome` output, flushes outputs and maps to the exit code.

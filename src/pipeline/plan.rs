@@ -6,9 +6,69 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::config::{Config, ConfigError, ConfigErrors, yaml::Pos};
+use super::Runtime;
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::config::{self, Config, ConfigError, ConfigErrors, yaml::Pos};
 use crate::kube::{self, Provenance, Rendered};
+use crate::outcome::Outcome;
 use crate::registry::Reference;
+use crate::report;
+
+/// `promote plan`.
+pub fn run_plan(
+    rt: &mut Runtime<'_>,
+    global: &GlobalArgs,
+    args: &PlanArgs,
+) -> anyhow::Result<Outcome> {
+    let config = config::load(&global.config)?;
+    let request = PlanRequest {
+        environment: args.environment.clone(),
+        service: args.service.clone(),
+        images: args.images.clone(),
+        provenance: rt.provenance(),
+    };
+    let plan = plan(&config, &request)?;
+
+    eprint!("{}", report::plan_text(&config, &plan));
+    if let Some(dir) = &args.output_dir {
+        let files = write_files(&plan, dir)?;
+        eprintln!(
+            "\nWrote {} file{} to {}",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            dir.display()
+        );
+    }
+
+    // The JSON report goes beside the rendered files, or to the runner's temp dir in Actions.
+    let report_dir = args
+        .output_dir
+        .clone()
+        .or_else(|| rt.ctx.runner_temp.as_ref().map(PathBuf::from));
+    if let Some(dir) = report_dir {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join("promote-plan.json");
+        let json = serde_json::to_string_pretty(&report::plan_json(&config, &plan))?;
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+        rt.outputs.set("report-path", path.display().to_string());
+    }
+    if let [env] = plan.environments.as_slice()
+        && let Some(url) = config.environment(&env.name).and_then(|e| e.url.clone())
+    {
+        rt.outputs.set("environment-url", url);
+    }
+    let pinned: Vec<_> = plan.images.values().filter(|i| i.pinned).collect();
+    if let [only] = pinned.as_slice() {
+        rt.outputs.set("image", only.reference.pinned());
+        if let Some(d) = &only.reference.digest {
+            rt.outputs.set("digest", d.to_string());
+        }
+    }
+    report::plan_summary(&config, &plan)
+        .write(rt.ctx)
+        .context("writing the job summary")?;
+    Ok(Outcome::Success)
+}
 
 /// What to plan, as the user asked for it.
 #[derive(Debug, Clone, Default)]
