@@ -67,6 +67,30 @@ pub fn parse_from(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(argv)
 }
 
+/// A parse error as one message without clap's own `error:` prefix. When the command line was
+/// built from the action's inputs, an unknown subcommand is the `command` input's fault: say so.
+pub fn usage_error(err: &clap::Error, from_inputs: bool) -> String {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ErrorKind};
+    if from_inputs && err.kind() == ErrorKind::InvalidSubcommand {
+        let given = err
+            .get(ContextKind::InvalidSubcommand)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let known: Vec<String> = Cli::command()
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .map(|c| format!("`{}`", c.get_name()))
+            .collect();
+        return format!(
+            "input `command`: unknown command `{given}` (expected one of: {})",
+            known.join(", ")
+        );
+    }
+    let rendered = err.render().to_string();
+    rendered.trim().trim_start_matches("error: ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

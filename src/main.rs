@@ -17,7 +17,8 @@ fn main() -> ExitCode {
 
     // A `run:` step on GitHub also has GITHUB_ACTIONS=true: only a bare `promote` in Actions is
     // the action itself, reading its inputs.
-    let argv = if ctx.in_actions && std::env::args_os().len() <= 1 {
+    let from_inputs = ctx.in_actions && std::env::args_os().len() <= 1;
+    let argv = if from_inputs {
         match actions::inputs::argv_from_inputs(
             |k| std::env::var(k).ok(),
             |s| actions::mask(s, &console),
@@ -44,15 +45,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let message = e.render().to_string();
+            let message = cli::usage_error(&e, from_inputs);
             return finish(
                 &ctx,
                 &console,
                 &mut outputs,
-                Err(outcome::Classified::invalid(anyhow::anyhow!(
-                    "{}",
-                    message.trim()
-                ))),
+                Err(outcome::Classified::invalid(anyhow::anyhow!(message))),
                 false,
             );
         }
