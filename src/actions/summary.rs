@@ -366,6 +366,25 @@ pub fn escape_md(text: &str) -> String {
     out
 }
 
+/// Inline code for text from users or the cluster. A Markdown code span would show escapes
+/// literally (`CORS\_ORIGIN`) and break on backticks, so this is HTML `<code>` with the text
+/// HTML-escaped, and `|` encoded so it cannot end a table cell.
+pub fn code(text: &str) -> String {
+    let mut out = String::from("<code>");
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("&#124;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push_str("</code>");
+    out
+}
+
 /// A GFM table: header row, `|---|` row, then the rows. Cells are Markdown already (escape
 /// untrusted text with [`escape_md`]); a line break left in a cell is turned into `<br>` anyway,
 /// since it would split the row. Short rows are padded with empty cells. Empty without headers.
@@ -662,5 +681,11 @@ mod tests {
             "| Workload | Status |\n|---|---|\n| web | a\\|b |\n| api |  |\n| x<br>y | z |\n"
         );
         assert_eq!(table(&[], &rows), "");
+    }
+
+    #[test]
+    fn code_spans_escape_html_and_pipes_but_not_underscores() {
+        assert_eq!(code("CORS_ORIGIN"), "<code>CORS_ORIGIN</code>");
+        assert_eq!(code("a|b<script>"), "<code>a&#124;b&lt;script&gt;</code>");
     }
 }

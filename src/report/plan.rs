@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::actions::{Priority, Summary, escape_md, table};
+use crate::actions::{Priority, Summary, code, escape_md, table};
 use crate::config::{Config, Environment, units::format_duration};
 use crate::pipeline::plan::{Plan, to_yaml};
 
@@ -15,9 +15,9 @@ pub fn plan_summary(config: &Config, plan: &Plan) -> Summary {
         .filter_map(|e| config.environment(&e.name))
         .collect();
     let mut head = format!(
-        "## 🗺️ Promotion plan\n\n`{}` · registry `{}` · {} service{} · {} environment{}\n\n",
-        escape_md(&config.file.display().to_string()),
-        escape_md(&config.registry),
+        "## 🗺️ Promotion plan\n\n{} · registry {} · {} service{} · {} environment{}\n\n",
+        code(&config.file.display().to_string()),
+        code(&config.registry),
         config.services.len(),
         plural(config.services.len()),
         scope.len(),
@@ -32,7 +32,7 @@ pub fn plan_summary(config: &Config, plan: &Plan) -> Summary {
     if !unpinned.is_empty() {
         head.push_str(&format!(
             "> [!NOTE]\n> Not pinned to a digest: {}. Pass `images` (`SERVICE=REGISTRY/REPOSITORY@sha256:…`) to render exactly what a deploy runs.\n\n",
-            unpinned.iter().map(|s| format!("`{}`", escape_md(s))).collect::<Vec<_>>().join(", ")
+            unpinned.iter().map(|s| code(s)).collect::<Vec<_>>().join(", ")
         ));
     }
     summary.section(Priority::Essential, head);
@@ -116,7 +116,7 @@ fn comparison_table(envs: &[&Environment]) -> String {
         r
     };
     let rows = vec![
-        row("Namespace", &|e| format!("`{}`", escape_md(&e.namespace))),
+        row("Namespace", &|e| code(&e.namespace)),
         row("URL", &|e| e.url.as_deref().map_or("—".into(), escape_md)),
         row("Requires", &|e| {
             e.requires.as_deref().map_or("—".into(), escape_md)
@@ -141,7 +141,7 @@ fn comparison_table(envs: &[&Environment]) -> String {
                 e.approval
                     .branches
                     .iter()
-                    .map(|b| format!("`{}`", escape_md(b)))
+                    .map(|b| code(b))
                     .collect::<Vec<_>>()
                     .join(", ")
             }
@@ -177,7 +177,7 @@ fn comparison_table(envs: &[&Environment]) -> String {
             } else {
                 e.config
                     .iter()
-                    .map(|(k, v)| format!("`{}`={}", escape_md(k), escape_md(v)))
+                    .map(|(k, v)| format!("{}={}", code(k), escape_md(v)))
                     .collect::<Vec<_>>()
                     .join("<br>")
             }
@@ -285,8 +285,8 @@ fn objects_table(plan: &Plan) -> String {
                     escape_md(&env.name),
                     escape_md(&r.service),
                     format!(
-                        "`{}`{}",
-                        escape_md(&r.image),
+                        "{}{}",
+                        code(&r.image),
                         if pinned { "" } else { " ⚠️ not pinned" }
                     ),
                     objects.join("<br>"),
