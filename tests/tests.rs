@@ -7,5 +7,7 @@ mod util;
 mod action_runtime;
 /// action.yml, the README tables and the input table in code say the same thing.
 mod docs_sync;
+/// Invalid promotion files, each with the exact errors and locations it must produce.
+mod config_corpus;
 /// `plan`'s rendered objects, pinned down as YAML snapshots.
 mod render_snapshots;

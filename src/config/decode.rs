@@ -117,6 +117,7 @@ fn decode_service(d: &mut Diagnostics, node: &Node, path: &str) -> Option<Servic
         port,
         health_path,
         pos: node.pos,
+        positions: Positions(super::yaml::positions(node)),
     })
 }
 
@@ -179,6 +180,7 @@ fn decode_environment(d: &mut Diagnostics, node: &Node, path: &str) -> Option<En
         on_failure,
         hooks,
         pos: node.pos,
+        positions: Positions(super::yaml::positions(node)),
     })
 }
 
@@ -787,6 +789,14 @@ fn uint(d: &mut Diagnostics, node: &Node, path: &str, min: u64, max: u64) -> Opt
     let found = match &node.value {
         Value::Scalar { text, quoted } => match plain_kind(text, *quoted) {
             PlainKind::Int(i) if i >= 0 => Some(i as u64),
+            PlainKind::Int(i) => {
+                d.error(
+                    node.pos,
+                    path,
+                    format!("expected an integer from {min} to {max}, found {i}"),
+                );
+                return None;
+            }
             _ => None,
         },
         _ => None,

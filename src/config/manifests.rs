@@ -56,7 +56,7 @@ pub fn load_service_manifests(
                 format!("cannot be read: {e}")
             };
             d.error(
-                service.pos,
+                service.pos_of("manifests"),
                 &format!("{field}.manifests"),
                 format!("directory {} {why}", shown.display()),
             );
@@ -66,7 +66,7 @@ pub fn load_service_manifests(
     files.sort();
     if files.is_empty() {
         d.error(
-            service.pos,
+            service.pos_of("manifests"),
             &format!("{field}.manifests"),
             format!("directory {} has no .yaml or .yml files", shown.display()),
         );
@@ -103,9 +103,14 @@ pub fn load_service_manifests(
             if !check_object(d, &file, &doc) {
                 continue;
             }
+            let name_pos = doc
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .map_or(doc.pos, |n| n.pos);
             let manifest = Manifest {
                 file: file.clone(),
                 line: doc.pos.line,
+                name_pos,
                 object: doc.to_json(),
             };
             if let Some(earlier) = manifests
@@ -114,14 +119,14 @@ pub fn load_service_manifests(
             {
                 d.error_in(
                     &file,
-                    doc.pos,
+                    name_pos,
                     "metadata.name",
                     format!(
                         "{} `{}` is defined twice (also at {}:{})",
                         manifest.kind(),
                         manifest.name(),
                         earlier.file.display(),
-                        earlier.line
+                        earlier.name_pos.line
                     ),
                 );
                 continue;
@@ -136,7 +141,7 @@ pub fn load_service_manifests(
     match deployment {
         Some((file, doc)) => check_deployment(d, &file, &doc, service),
         None if !manifests.is_empty() => d.error(
-            service.pos,
+            service.pos_of("manifests"),
             &format!("{field}.manifests"),
             format!(
                 "no Deployment named `{}` in {} (set `deployment:` on the service if it has another name)",
@@ -190,10 +195,11 @@ fn check_object(d: &mut Diagnostics, file: &Path, doc: &Node) -> bool {
         }
     }
     if let Some(kind) = doc.get("kind").and_then(Node::scalar) {
+        let kind_pos = doc.get("kind").map_or(doc.pos, |n| n.pos);
         if kind == "List" || kind.ends_with("List") {
             d.error_in(
                 file,
-                doc.pos,
+                kind_pos,
                 "kind",
                 format!("`{kind}` is not supported: write each object as its own YAML document"),
             );

@@ -29,6 +29,21 @@ impl Config {
     }
 }
 
+/// Where each field of an item was written (see `yaml::positions`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Positions(pub BTreeMap<String, Pos>);
+
+impl Positions {
+    /// The position of `path` (`approval.reviewers`, `secrets[1]`), or `fallback`.
+    pub fn at(&self, path: &str, fallback: Pos) -> Pos {
+        self.0.get(path).copied().unwrap_or(fallback)
+    }
+
+    pub fn has(&self, path: &str) -> bool {
+        self.0.contains_key(path)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Service {
     pub name: String,
@@ -45,6 +60,14 @@ pub struct Service {
     pub port: Option<u16>,
     pub health_path: Option<String>,
     pub pos: Pos,
+    pub positions: Positions,
+}
+
+impl Service {
+    /// Where `field` of this service was written, or the service itself.
+    pub fn pos_of(&self, field: &str) -> Pos {
+        self.positions.at(field, self.pos)
+    }
 }
 
 /// One object of a service's base manifests with the place it came from.
@@ -52,6 +75,8 @@ pub struct Service {
 pub struct Manifest {
     pub file: PathBuf,
     pub line: usize,
+    /// Where `metadata.name` was written, for errors about the object's identity.
+    pub name_pos: Pos,
     pub object: serde_json::Value,
 }
 
@@ -88,9 +113,15 @@ pub struct Environment {
     pub on_failure: OnFailure,
     pub hooks: Hooks,
     pub pos: Pos,
+    pub positions: Positions,
 }
 
 impl Environment {
+    /// Where `field` of this environment was written, or the environment itself.
+    pub fn pos_of(&self, field: &str) -> Pos {
+        self.positions.at(field, self.pos)
+    }
+
     /// Manual approval is GitHub's own: an environment needs it when it declares reviewers.
     pub fn needs_approval(&self) -> bool {
         !self.approval.reviewers.is_empty()

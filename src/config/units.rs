@@ -91,7 +91,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if !(minutes.is_finite() && minutes >= 0.0) {
             return Err(format!("expected {expected}, found {text:?}"));
         }
-        return Ok(Duration::from_secs_f64(minutes * 60.0));
+        return Duration::try_from_secs_f64(minutes * 60.0)
+            .map_err(|_| format!("expected {expected}, found {text:?}: too long"));
     }
     let mut total = Duration::ZERO;
     let mut rest = text;
@@ -119,7 +120,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        total += Duration::from_secs_f64(seconds);
+        total = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .and_then(|d| total.checked_add(d))
+            .ok_or_else(|| format!("expected {expected}, found {text:?}: too long"))?;
         rest = after;
     }
     Ok(total)
@@ -267,6 +271,12 @@ mod tests {
         );
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("1e300").unwrap_err().contains("too long"));
+        assert!(
+            parse_duration("99999999999999999999999h")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]

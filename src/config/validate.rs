@@ -1,5 +1,6 @@
 //! Rules that span fields, items or files: names, duplicates, `requires` references and cycles,
-//! references from checks and hooks to services, and the services' manifests.
+//! references from checks and hooks to services, and the services' manifests. Every error points
+//! at the field it is about (`Service::pos_of`, `Environment::pos_of`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -21,18 +22,10 @@ pub fn validate(d: &mut Diagnostics, root: &Node, base_dir: &Path, config: &mut 
     check_object_names_unique(d, config);
 }
 
-/// The position of a field of the list item named `name` under `list` (or of the item itself).
-fn item_pos(root: &Node, list: &str, name: &str, field: Option<&str>) -> Option<Pos> {
-    let Value::Seq(items) = &root.get(list)?.value else {
-        return None;
-    };
-    let item = items
-        .iter()
-        .find(|n| n.get("name").and_then(Node::scalar) == Some(name))?;
-    match field {
-        Some(f) => item.get(f).map(|n| n.pos),
-        None => Some(item.pos),
-    }
+/// True when `key` of the root is written as an empty list (not missing, not another type,
+/// which decoding has reported already).
+fn is_empty_list(root: &Node, key: &str) -> bool {
+    matches!(root.get(key).map(|n| &n.value), Some(Value::Seq(items)) if items.is_empty())
 }
 
 fn check_registry(d: &mut Diagnostics, root: &Node, registry: &str) {
@@ -40,34 +33,42 @@ fn check_registry(d: &mut Diagnostics, root: &Node, registry: &str) {
         return;
     }
     let pos = root.get("registry").map_or(Pos::default(), |n| n.pos);
-    if registry.contains("://") {
+    if let Some((_, host)) = registry.split_once("://") {
+        let host = host.trim_end_matches('/');
+        let example = if host.is_empty() {
+            "myregistry.azurecr.io"
+        } else {
+            host
+        };
         d.error(
             pos,
             "registry",
-            format!(
-                "write the login server without a scheme, e.g. `{}`",
-                registry.split("://").nth(1).unwrap_or_default()
-            ),
+            format!("write the login server without a scheme, e.g. `{example}`"),
         );
     } else if registry.contains('/')
         || registry.chars().any(char::is_whitespace)
         || registry.chars().any(|c| c.is_ascii_uppercase())
     {
-        d.error(pos, "registry", format!("expected a registry host such as `myregistry.azurecr.io` or `localhost:5000`, found {registry:?}"));
+        d.error(
+            pos,
+            "registry",
+            format!("expected a registry host such as `myregistry.azurecr.io` or `localhost:5000`, found {registry:?}"),
+        );
     }
 }
 
 fn check_services(d: &mut Diagnostics, root: &Node, config: &Config) {
-    if config.services.is_empty() && root.get("services").is_some() {
+    if is_empty_list(root, "services") {
         let pos = root.get("services").map_or(Pos::default(), |n| n.pos);
         d.error(pos, "services", "declare at least one service");
     }
     let mut seen: HashMap<&str, Pos> = HashMap::new();
     for s in &config.services {
         let field = format!("services.{}", s.name);
-        if let Some(first) = seen.insert(&s.name, s.pos) {
+        let name_pos = s.pos_of("name");
+        if let Some(first) = seen.insert(&s.name, name_pos) {
             d.error(
-                s.pos,
+                name_pos,
                 &format!("{field}.name"),
                 format!(
                     "duplicate service name `{}` (first at line {})",
@@ -75,20 +76,32 @@ fn check_services(d: &mut Diagnostics, root: &Node, config: &Config) {
                 ),
             );
         }
-        let name_pos = item_pos(root, "services", &s.name, Some("name")).unwrap_or(s.pos);
         if !is_dns_label(&s.name) {
-            d.error(name_pos, &format!("{field}.name"), format!("{:?} is not a valid service name: lower-case letters, digits and `-`, at most 63 (it names Kubernetes objects)", s.name));
+            d.error(
+                name_pos,
+                &format!("{field}.name"),
+                format!(
+                    "{:?} is not a valid service name: lower-case letters, digits and `-`, at most 63 (it names Kubernetes objects)",
+                    s.name
+                ),
+            );
         }
-        let image_pos = item_pos(root, "services", &s.name, Some("image")).unwrap_or(s.pos);
-        if let Err(why) = check_repository(&s.image) {
-            d.error(image_pos, &format!("{field}.image"), why);
+        if let Err(why) = check_repository(&s.image, &config.registry) {
+            d.error(s.pos_of("image"), &format!("{field}.image"), why);
         }
     }
 }
 
-/// A repository path inside the registry, without tag or digest: tags are resolved to digests by
-/// the promotion itself.
-fn check_repository(image: &str) -> Result<(), String> {
+/// A repository path inside the registry, without registry host, tag or digest: tags are
+/// resolved to digests by the promotion itself.
+fn check_repository(image: &str, registry: &str) -> Result<(), String> {
+    if let Some((first, rest)) = image.split_once('/')
+        && (first.contains(['.', ':']) || first == "localhost")
+    {
+        return Err(format!(
+            "{image:?}: give the repository without the registry host, e.g. `{rest}` (the registry is `{registry}`, set by `registry:`)"
+        ));
+    }
     if image.contains('@')
         || image
             .rsplit('/')
@@ -117,7 +130,7 @@ fn check_repository(image: &str) -> Result<(), String> {
 }
 
 fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
-    if config.environments.is_empty() && root.get("environments").is_some() {
+    if is_empty_list(root, "environments") {
         let pos = root.get("environments").map_or(Pos::default(), |n| n.pos);
         d.error(pos, "environments", "declare at least one environment");
     }
@@ -126,15 +139,14 @@ fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
         .iter()
         .map(|e| e.name.as_str())
         .collect();
-    let services: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
     let mut seen: HashMap<&str, Pos> = HashMap::new();
     let mut namespaces: HashMap<(&str, &Cluster), &str> = HashMap::new();
-    for env in &config.environments {
+    for (index, env) in config.environments.iter().enumerate() {
         let field = format!("environments.{}", env.name);
-        let at = |f: &str| item_pos(root, "environments", &env.name, Some(f)).unwrap_or(env.pos);
-        if let Some(first) = seen.insert(&env.name, env.pos) {
+        let at = |f: &str| env.pos_of(f);
+        if let Some(first) = seen.insert(&env.name, at("name")) {
             d.error(
-                env.pos,
+                at("name"),
                 &format!("{field}.name"),
                 format!(
                     "duplicate environment name `{}` (first at line {})",
@@ -144,10 +156,32 @@ fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
         }
         // The name labels objects and names GitHub environments and image tags.
         if !is_label_value(&env.name) {
-            d.error(at("name"), &format!("{field}.name"), format!("{:?} is not a valid environment name: letters, digits, `-`, `_` and `.`, at most 63", env.name));
+            d.error(
+                at("name"),
+                &format!("{field}.name"),
+                format!("{:?} is not a valid environment name: letters, digits, `-`, `_` and `.`, at most 63", env.name),
+            );
         }
         if !is_dns_label(&env.namespace) {
-            d.error(at("namespace"), &format!("{field}.namespace"), format!("{:?} is not a valid namespace: a DNS label (lower-case letters, digits and `-`, at most 63, starting and ending with a letter or digit)", env.namespace));
+            if env.positions.has("namespace") {
+                d.error(
+                    at("namespace"),
+                    &format!("{field}.namespace"),
+                    format!(
+                        "{:?} is not a valid namespace: a DNS label (lower-case letters, digits and `-`, at most 63, starting and ending with a letter or digit)",
+                        env.namespace
+                    ),
+                );
+            } else {
+                d.error(
+                    at("name"),
+                    &format!("{field}.name"),
+                    format!(
+                        "the namespace defaults to the environment name, and {:?} is not a valid namespace: set `namespace:` (lower-case letters, digits and `-`)",
+                        env.name
+                    ),
+                );
+            }
         } else if let Some(other) =
             namespaces.insert((env.namespace.as_str(), &env.cluster), env.name.as_str())
         {
@@ -170,10 +204,11 @@ fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
             );
         }
         if let Some(req) = &env.requires {
+            let requires_field = format!("{field}.requires");
             if req == &env.name {
                 d.error(
                     at("requires"),
-                    &format!("{field}.requires"),
+                    &requires_field,
                     "an environment cannot require itself",
                 );
             } else if !names.contains(&req.as_str()) {
@@ -182,14 +217,20 @@ fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
                     .unwrap_or_default();
                 d.error(
                     at("requires"),
-                    &format!("{field}.requires"),
+                    &requires_field,
                     format!("unknown environment `{req}`{hint}"),
+                );
+            } else if !names[..index].contains(&req.as_str()) && !in_cycle(config, &env.name) {
+                d.error(
+                    at("requires"),
+                    &requires_field,
+                    format!("`{req}` comes later in the file: list environments in promotion order, each after the one it requires"),
                 );
             }
         }
         if env.approval.reviewers.len() > 6 {
             d.error(
-                at("approval"),
+                at("approval.reviewers"),
                 &format!("{field}.approval.reviewers"),
                 format!(
                     "GitHub allows at most 6 required reviewers, found {}",
@@ -197,93 +238,114 @@ fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
                 ),
             );
         }
-        check_min_replicas(d, at("autoscaling"), &field, env);
-        check_config_keys(d, at("config"), &field, env);
-        check_flags(d, at("featureFlags"), &field, env);
-        for secret in &env.secrets {
+        if env.autoscaling.is_none() && env.replicas.min == 0 && !env.checks.smoke.is_empty() {
+            d.error(
+                at("replicas"),
+                &format!("{field}.replicas"),
+                "smoke checks need at least one replica",
+            );
+        }
+        check_config_keys(d, &field, env);
+        check_flags(d, &field, env);
+        for (i, secret) in env.secrets.iter().enumerate() {
             if !is_dns_subdomain(secret) {
                 d.error(
-                    at("secrets"),
+                    at(&format!("secrets[{i}]")),
                     &format!("{field}.secrets"),
                     format!("{secret:?} is not a valid Secret name"),
                 );
             }
         }
-        for hook in &env.hooks.pre_deploy {
-            let hook_field = format!("{field}.hooks.preDeploy.{}", hook.name);
-            if !is_dns_label(&hook.name) {
-                d.error(hook.pos, &format!("{hook_field}.name"), format!("{:?} is not a valid hook name (it names a Job): lower-case letters, digits and `-`", hook.name));
-            }
-            if hook.service.is_empty() && services.len() > 1 {
-                d.error(
-                    hook.pos,
-                    &hook_field,
-                    format!(
-                        "name the `service` whose image the hook runs (one of: {})",
-                        services.join(", ")
-                    ),
-                );
-            } else if !hook.service.is_empty() && !services.contains(&hook.service.as_str()) {
-                d.error(
-                    hook.pos,
-                    &format!("{hook_field}.service"),
-                    format!("unknown service `{}`", hook.service),
-                );
-            }
-        }
-        for check in &env.checks.smoke {
-            let check_field = format!("{field}.checks.smoke.{}", check.name);
-            if check.path.is_some() && check.via == CheckRoute::Url && env.url.is_none() {
-                d.error(check.pos, &check_field, "`path` needs the environment's `url` (or use a full `url`, or `via: service-proxy`)");
-            }
-            if let Some(url) = &check.url
-                && !(url.starts_with("https://")
-                    || url.starts_with("http://")
-                    || url.starts_with("{url}"))
-            {
-                d.error(
-                    check.pos,
-                    &format!("{check_field}.url"),
-                    format!(
-                        "expected an http(s) URL or one starting with `{{url}}`, found {url:?}"
-                    ),
-                );
-            }
-            match &check.service {
-                Some(s) if !services.contains(&s.as_str()) => {
-                    d.error(
-                        check.pos,
-                        &format!("{check_field}.service"),
-                        format!("unknown service `{s}`"),
-                    );
-                }
-                None if check.via == CheckRoute::ServiceProxy && services.len() > 1 => {
-                    d.error(
-                        check.pos,
-                        &check_field,
-                        "`via: service-proxy` needs the `service` to reach",
-                    );
-                }
-                _ => {}
-            }
-        }
+        check_hooks(d, &field, env, config);
+        check_smoke(d, &field, env, config);
     }
-    check_cycles(d, root, config);
+    check_cycles(d, config);
 }
 
-fn check_min_replicas(d: &mut Diagnostics, pos: Pos, field: &str, env: &Environment) {
-    if env.autoscaling.is_none() && env.replicas.min == 0 && !env.checks.smoke.is_empty() {
-        d.error(
-            pos,
-            &format!("{field}.replicas"),
-            "smoke checks need at least one replica",
-        );
+fn check_hooks(d: &mut Diagnostics, field: &str, env: &Environment, config: &Config) {
+    let services: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+    for (i, hook) in env.hooks.pre_deploy.iter().enumerate() {
+        let hook_field = format!("{field}.hooks.preDeploy.{}", hook.name);
+        let at = |f: &str| {
+            env.positions
+                .at(&format!("hooks.preDeploy[{i}].{f}"), hook.pos)
+        };
+        if !is_dns_label(&hook.name) {
+            d.error(
+                at("name"),
+                &format!("{hook_field}.name"),
+                format!("{:?} is not a valid hook name (it names a Job): lower-case letters, digits and `-`", hook.name),
+            );
+        }
+        if hook.service.is_empty() && services.len() > 1 {
+            d.error(
+                hook.pos,
+                &hook_field,
+                format!(
+                    "name the `service` whose image the hook runs (one of: {})",
+                    services.join(", ")
+                ),
+            );
+        } else if !hook.service.is_empty() && !services.contains(&hook.service.as_str()) {
+            d.error(
+                at("service"),
+                &format!("{hook_field}.service"),
+                format!("unknown service `{}`", hook.service),
+            );
+        }
+    }
+}
+
+fn check_smoke(d: &mut Diagnostics, field: &str, env: &Environment, config: &Config) {
+    let services: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+    for (i, check) in env.checks.smoke.iter().enumerate() {
+        let check_field = format!("{field}.checks.smoke.{}", check.name);
+        let at = |f: &str| {
+            env.positions
+                .at(&format!("checks.smoke[{i}].{f}"), check.pos)
+        };
+        if check.path.is_some() && check.via == CheckRoute::Url && env.url.is_none() {
+            d.error(
+                at("path"),
+                &check_field,
+                "`path` needs the environment's `url` (or use a full `url`, or `via: service-proxy`)",
+            );
+        }
+        if let Some(url) = &check.url
+            && !(url.starts_with("https://")
+                || url.starts_with("http://")
+                || url.starts_with("{url}"))
+        {
+            d.error(
+                at("url"),
+                &format!("{check_field}.url"),
+                format!("expected an http(s) URL or one starting with `{{url}}`, found {url:?}"),
+            );
+        }
+        match &check.service {
+            Some(s) if !services.contains(&s.as_str()) => {
+                d.error(
+                    at("service"),
+                    &format!("{check_field}.service"),
+                    format!("unknown service `{s}`"),
+                );
+            }
+            None if check.via == CheckRoute::ServiceProxy && services.len() > 1 => {
+                d.error(
+                    at("via"),
+                    &check_field,
+                    "`via: service-proxy` needs the `service` to reach",
+                );
+            }
+            _ => {}
+        }
     }
 }
 
 /// ConfigMap keys become environment variables through envFrom, so they follow both rules.
-fn check_config_keys(d: &mut Diagnostics, pos: Pos, field: &str, env: &Environment) {
+fn check_config_keys(d: &mut Diagnostics, field: &str, env: &Environment) {
     for key in env.config.keys() {
+        let pos = env.pos_of(&format!("config.{key}"));
         let valid = !key.is_empty()
             && key.len() <= 253
             && key
@@ -291,15 +353,18 @@ fn check_config_keys(d: &mut Diagnostics, pos: Pos, field: &str, env: &Environme
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
             && !key.bytes().next().is_some_and(|b| b.is_ascii_digit());
         if !valid {
-            d.error(pos, &format!("{field}.config.{key}"), format!("{key:?} is not a valid configuration key: letters, digits, `_`, `-` and `.`, not starting with a digit"));
+            d.error(
+                pos,
+                &format!("{field}.config.{key}"),
+                format!("{key:?} is not a valid configuration key: letters, digits, `_`, `-` and `.`, not starting with a digit"),
+            );
         }
-        if key == FEATURE_FLAGS_KEY
-            || key.starts_with("FEATURE_")
-                && env
-                    .feature_flags
-                    .keys()
-                    .any(|f| feature_env_name(f) == *key)
-        {
+        let from_flags = key == FEATURE_FLAGS_KEY
+            || env
+                .feature_flags
+                .keys()
+                .any(|f| feature_env_name(f) == *key);
+        if from_flags {
             d.error(
                 pos,
                 &format!("{field}.config.{key}"),
@@ -309,17 +374,22 @@ fn check_config_keys(d: &mut Diagnostics, pos: Pos, field: &str, env: &Environme
     }
 }
 
-fn check_flags(d: &mut Diagnostics, pos: Pos, field: &str, env: &Environment) {
+fn check_flags(d: &mut Diagnostics, field: &str, env: &Environment) {
     let mut by_env_name: BTreeMap<String, &str> = BTreeMap::new();
     for flag in env.feature_flags.keys() {
-        if let Some(other) = by_env_name.insert(feature_env_name(flag), flag) {
+        let pos = env.pos_of(&format!("featureFlags.{flag}"));
+        let name = feature_env_name(flag);
+        if name == FEATURE_FLAGS_KEY {
             d.error(
                 pos,
                 &format!("{field}.featureFlags.{flag}"),
-                format!(
-                    "flags `{other}` and `{flag}` both become {}",
-                    feature_env_name(flag)
-                ),
+                format!("flag `{flag}` would become {FEATURE_FLAGS_KEY}, which holds all flags as JSON: rename it"),
+            );
+        } else if let Some(other) = by_env_name.insert(name.clone(), flag) {
+            d.error(
+                pos,
+                &format!("{field}.featureFlags.{flag}"),
+                format!("flags `{other}` and `{flag}` both become {name}"),
             );
         }
     }
@@ -348,7 +418,23 @@ pub fn feature_env_name(flag: &str) -> String {
     out
 }
 
-fn check_cycles(d: &mut Diagnostics, root: &Node, config: &Config) {
+/// Whether following `requires` from `name` comes back to it (reported once by `check_cycles`).
+fn in_cycle(config: &Config, name: &str) -> bool {
+    let mut current = name;
+    for _ in 0..config.environments.len() {
+        match config
+            .environment(current)
+            .and_then(|e| e.requires.as_deref())
+        {
+            Some(next) if next == name => return true,
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    false
+}
+
+fn check_cycles(d: &mut Diagnostics, config: &Config) {
     let requires: HashMap<&str, &str> = config
         .environments
         .iter()
@@ -362,10 +448,8 @@ fn check_cycles(d: &mut Diagnostics, root: &Node, config: &Config) {
             if next == env.name && chain.len() > 1 {
                 if !chain.iter().any(|c| reported.contains(c)) {
                     chain.push(next);
-                    let pos = item_pos(root, "environments", &env.name, Some("requires"))
-                        .unwrap_or(env.pos);
                     d.error(
-                        pos,
+                        env.pos_of("requires"),
                         &format!("environments.{}.requires", env.name),
                         format!("circular requirement: {}", chain.join(" → ")),
                     );
@@ -388,26 +472,23 @@ fn check_object_names_unique(d: &mut Diagnostics, config: &Config) {
     for service in &config.services {
         for m in &service.manifests {
             let key = (m.kind().to_string(), m.name().to_string());
-            if let Some((other, first)) = owners.get(&key) {
-                if *other != service.name {
-                    d.error_in(
-                        &m.file,
-                        Pos {
-                            line: m.line,
-                            col: 1,
-                        },
-                        "metadata.name",
-                        format!(
-                            "{} `{}` is also defined by service `{other}` ({}:{})",
-                            m.kind(),
-                            m.name(),
-                            first.file.display(),
-                            first.line
-                        ),
-                    );
+            match owners.get(&key) {
+                Some((other, first)) if *other != service.name => d.error_in(
+                    &m.file,
+                    m.name_pos,
+                    "metadata.name",
+                    format!(
+                        "{} `{}` is also defined by service `{other}` ({}:{})",
+                        m.kind(),
+                        m.name(),
+                        first.file.display(),
+                        first.name_pos.line
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    owners.insert(key, (&service.name, m));
                 }
-            } else {
-                owners.insert(key, (&service.name, m));
             }
         }
     }
@@ -432,13 +513,20 @@ mod tests {
         assert_eq!(feature_env_name("betaFeatures"), "FEATURE_BETA_FEATURES");
         assert_eq!(feature_env_name("debug-mode"), "FEATURE_DEBUG_MODE");
         assert_eq!(feature_env_name("v2Api"), "FEATURE_V2_API");
+        assert_eq!(feature_env_name("flags"), FEATURE_FLAGS_KEY);
     }
 
     #[test]
     fn repositories() {
-        assert!(check_repository("studysphere/auth-service").is_ok());
-        assert!(check_repository("studysphere/auth-service:1.0").is_err());
-        assert!(check_repository("Studysphere/auth").is_err());
-        assert!(check_repository("a//b").is_err());
+        let check = |image| check_repository(image, "r.io");
+        assert!(check("studysphere/auth-service").is_ok());
+        assert!(check("studysphere/auth-service:1.0").is_err());
+        assert!(check("Studysphere/auth").is_err());
+        assert!(check("a//b").is_err());
+        assert!(
+            check("r.io/team/web")
+                .unwrap_err()
+                .contains("without the registry host")
+        );
     }
 }

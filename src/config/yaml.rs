@@ -7,7 +7,7 @@
 //! Scalars keep their source text and style. Whether `on` is a boolean or a string is decided by
 //! the consumer that knows the expected type, never here: a ConfigMap value `on` stays `"on"`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
 
@@ -166,9 +166,53 @@ fn parse_int(text: &str) -> Option<i64> {
     Some(if neg { -value } else { value })
 }
 
+/// Every field below `node` by dotted path (`approval.reviewers`, `secrets[1]`), with the
+/// position of its value when that is a scalar, of its key otherwise (a block list would start on
+/// the next line), so checks that run after decoding point at what they are about.
+pub fn positions(node: &Node) -> BTreeMap<String, Pos> {
+    fn walk(node: &Node, path: &str, out: &mut BTreeMap<String, Pos>) {
+        match &node.value {
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    let name = key.scalar().unwrap_or_default();
+                    let child = if path.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    // A scalar's problem is its value; a list's or mapping's is the field.
+                    let pos = if matches!(value.value, Value::Scalar { .. }) {
+                        value.pos
+                    } else {
+                        key.pos
+                    };
+                    out.insert(child.clone(), pos);
+                    walk(value, &child, out);
+                }
+            }
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let child = format!("{path}[{i}]");
+                    out.insert(child.clone(), item.pos);
+                    walk(item, &child, out);
+                }
+            }
+            Value::Scalar { .. } => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(node, "", &mut out);
+    out
+}
+
 /// Parses every document of a YAML stream. Empty documents (`---` with nothing after) are kept as
 /// `None` so callers can skip them while still counting documents.
 pub fn parse_documents(source: &str) -> Result<Vec<Option<Node>>, SyntaxError> {
+    parse_stream(source).map(|(docs, _)| docs)
+}
+
+/// The documents and where each one starts (its `---`, when it has one).
+fn parse_stream(source: &str) -> Result<(Vec<Option<Node>>, Vec<Pos>), SyntaxError> {
     let mut builder = Builder::default();
     for event in Parser::new_from_str(source) {
         let (event, span) = event.map_err(|e| SyntaxError {
@@ -184,17 +228,17 @@ pub fn parse_documents(source: &str) -> Result<Vec<Option<Node>>, SyntaxError> {
         };
         builder.event(event, pos)?;
     }
-    Ok(builder.documents)
+    Ok((builder.documents, builder.starts))
 }
 
 /// Parses a stream that must hold exactly one document (a config file).
 pub fn parse_single(source: &str) -> Result<Option<Node>, SyntaxError> {
-    let mut docs = parse_documents(source)?;
+    let (mut docs, starts) = parse_stream(source)?;
     match docs.len() {
         0 => Ok(None),
         1 => Ok(docs.pop().flatten()),
         _ => Err(SyntaxError {
-            pos: Pos { line: 1, col: 1 },
+            pos: starts.get(1).copied().unwrap_or(Pos { line: 1, col: 1 }),
             message: format!(
                 "expected a single YAML document, found {} (remove the extra `---`)",
                 docs.len()
@@ -216,6 +260,7 @@ struct Builder {
     stack: Vec<(Frame, usize)>,
     anchors: HashMap<usize, Node>,
     documents: Vec<Option<Node>>,
+    starts: Vec<Pos>,
     in_document: bool,
     root: Option<Node>,
 }
@@ -224,6 +269,7 @@ impl Builder {
     fn event(&mut self, event: Event<'_>, pos: Pos) -> Result<(), SyntaxError> {
         match event {
             Event::DocumentStart(..) => {
+                self.starts.push(pos);
                 self.in_document = true;
                 self.root = None;
                 self.anchors.clear();
