@@ -5,9 +5,9 @@ mod util;
 
 /// The binary as the Actions runner starts it: INPUT_* variables, file commands, masking.
 mod action_runtime;
-/// action.yml, the README tables and the input table in code say the same thing.
-mod docs_sync;
 /// Invalid promotion files, each with the exact errors and locations it must produce.
 mod config_corpus;
+/// action.yml, the README tables and the input table in code say the same thing.
+mod docs_sync;
 /// `plan`'s rendered objects, pinned down as YAML snapshots.
 mod render_snapshots;
