@@ -114,6 +114,11 @@ pub fn render_service(
                 errors.push(at(field, message));
             }
             deployment_selector = object["spec"]["selector"].clone();
+        } else if matches!(kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet") {
+            // Every workload a deploy rolls out says where it came from, not only the service's.
+            let annotations = workload_annotations(env, &pinned, &config_hash, provenance);
+            ensure_object_in(ensure_object(&mut object, "metadata"), "annotations")
+                .extend(annotations);
         }
         objects.push(object);
     }

@@ -1,0 +1,69 @@
+//! Everything the server, the controllers and the test-facing handle share, behind one mutex:
+//! the store, the knobs tests turn, the controllers' memory and the request log.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::controllers::Memory;
+use super::store::Store;
+use super::{Behavior, Fault, RecordedRequest, WatchDrop};
+
+/// Settings a test chooses at start and may change while the server runs.
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    pub token: String,
+    /// How long one second of object time (`progressDeadlineSeconds`, `minReadySeconds`,
+    /// back-offs, `activeDeadlineSeconds`, ...) lasts in real time.
+    pub second: Duration,
+    pub ready_delay: Duration,
+    pub slow_delay: Duration,
+    pub termination_delay: Duration,
+    pub bookmark_interval: Duration,
+    pub watch_drop: Option<WatchDrop>,
+    /// Rules added by the test, consulted newest first, before the built-in script.
+    pub behaviors: Vec<(String, Behavior)>,
+    pub logs: Vec<(String, String)>,
+    /// Each fault with the number of times it still fires.
+    pub faults: Vec<(Fault, usize)>,
+    pub paused: bool,
+    pub nodes: Vec<String>,
+}
+
+impl Knobs {
+    /// `seconds` of object time in real time.
+    pub fn scaled(&self, seconds: f64) -> Duration {
+        self.second.mul_f64(seconds.max(0.0))
+    }
+}
+
+pub struct State {
+    pub store: Store,
+    pub knobs: Knobs,
+    pub memory: Memory,
+    pub requests: Vec<RecordedRequest>,
+}
+
+/// The shared handle: state plus the bell the controllers wait on.
+pub struct Shared {
+    state: Mutex<State>,
+    pub wake: Notify,
+    pub port: u16,
+}
+
+impl Shared {
+    pub fn new(state: State, port: u16) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(state),
+            wake: Notify::new(),
+            port,
+        })
+    }
+
+    /// Locks the state. A panic in a controller must not hide every later failure behind a
+    /// poisoned lock, so poisoning is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
