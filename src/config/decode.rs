@@ -498,6 +498,8 @@ fn decode_smoke(d: &mut Diagnostics, node: &Node, path: &str) -> Option<SmokeChe
             "requestTimeout",
             "readinessTimeout",
             "caFile",
+            "duration",
+            "maxRedirects",
         ],
     )?;
     let name = req_string(d, &f, "name", "a name for the check");
@@ -599,6 +601,19 @@ fn decode_smoke(d: &mut Diagnostics, node: &Node, path: &str) -> Option<SmokeChe
     let readiness_timeout =
         opt(d, &f, "readinessTimeout", duration).unwrap_or(Duration::from_secs(120));
     let ca_file = opt(d, &f, "caFile", string).map(PathBuf::from);
+    let sample_for = opt(d, &f, "duration", duration);
+    if sample_for.is_some_and(|s| s.is_zero())
+        && let Some(n) = f.get("duration")
+    {
+        d.error(
+            n.pos,
+            &f.path("duration"),
+            "expected a sampling duration of more than zero",
+        );
+    }
+    // reqwest's and curl's habit: 10 redirects is plenty for any health endpoint.
+    let max_redirects =
+        opt(d, &f, "maxRedirects", |d, n, p| uint(d, n, p, 0, 20)).unwrap_or(10) as u32;
     if url.is_some() && check_path.is_some() {
         d.error(node.pos, path, "give either `url` or `path`, not both");
     }
@@ -632,6 +647,8 @@ fn decode_smoke(d: &mut Diagnostics, node: &Node, path: &str) -> Option<SmokeChe
         request_timeout,
         readiness_timeout,
         ca_file,
+        duration: sample_for,
+        max_redirects,
         pos: node.pos,
     })
 }

@@ -282,9 +282,13 @@ pub struct SmokeCheck {
     pub expect_json: BTreeMap<String, serde_json::Value>,
     pub samples: u32,
     pub concurrency: u32,
+    /// Sample for this long instead of `samples` requests.
+    pub duration: Option<Duration>,
     pub request_timeout: Duration,
     pub readiness_timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    /// Redirects followed before the answer counts (0: a 3xx is the answer).
+    pub max_redirects: u32,
     pub pos: Pos,
 }
 

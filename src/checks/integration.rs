@@ -1,0 +1,481 @@
+//! Integration checks: a Kubernetes Job from the environment's config (image, command, env,
+//! service account, timeout) run in the environment's namespace. Its log is streamed into a
+//! collapsible group; the check passes when the Job completes and fails when it fails or runs
+//! out of time. The Job is deleted afterwards, with `ttlSecondsAfterFinished` as the backstop
+//! when this process cannot (it was cancelled, the API failed).
+//!
+//! A test container may print a JUnit XML report between the marker lines of [`super::junit`];
+//! its counts and failing test names go into the report. The Job's result decides the check.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::{AsyncBufReadExt as _, StreamExt as _};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::junit::{self, BEGIN_MARKER, END_MARKER};
+use super::report::{CheckKind, CheckReport, IntegrationReport};
+use crate::actions::{Console, redact};
+use crate::config::IntegrationCheck;
+use crate::kube::api::server_text;
+use crate::kube::hooks::evaluate_job;
+use crate::kube::rollout::RolloutState;
+use crate::kube::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
+
+/// Labels the Job and its pod with the check's name.
+pub const LABEL_CHECK: &str = "promote.studysphere.dev/check";
+/// An hour: long enough to read a leftover Job's log by hand, short enough not to pile up.
+const TTL_AFTER_FINISHED: u32 = 3600;
+/// Time beyond the Job's own `activeDeadlineSeconds` for the Job controller to mark it failed
+/// (and for the pod to be scheduled and its image pulled before the deadline counts).
+const GRACE: Duration = Duration::from_secs(60);
+/// How long the log stream may take to drain once the Job has finished.
+const LOG_DRAIN: Duration = Duration::from_secs(5);
+/// Job status polls start fast (a quick test is noticed quickly) and slow down to this.
+const MAX_POLL: Duration = Duration::from_secs(2);
+
+/// The Job's name: `verify-<check>-<suffix>`, at most 52 characters so that pod names
+/// (`<job>-xxxxx`) and the `job-name` label stay within 63.
+pub fn job_name(check: &str, suffix: &str) -> String {
+    let mut name: String = check
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    name.truncate(52 - "verify--".len() - suffix.len());
+    let name = name.trim_matches('-');
+    format!("verify-{name}-{suffix}")
+}
+
+/// A label value from free text: at most 63 characters of `[A-Za-z0-9._-]`, alphanumeric at
+/// both ends.
+fn label_value(text: &str) -> String {
+    let mut value: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    value.truncate(63);
+    value
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+/// The Job for `check`: one pod, no retries (a flaky test must not pass on its second try
+/// unnoticed), `activeDeadlineSeconds` from the check's timeout.
+pub fn job_object(
+    check: &IntegrationCheck,
+    name: &str,
+    namespace: &str,
+    environment: &str,
+    image: &str,
+) -> Value {
+    let labels = json!({
+        LABEL_MANAGED_BY: MANAGER,
+        LABEL_ENVIRONMENT: label_value(environment),
+        LABEL_CHECK: label_value(&check.name),
+    });
+    let mut container = json!({ "name": "test", "image": image });
+    if !check.command.is_empty() {
+        container["command"] = json!(check.command);
+    }
+    if !check.args.is_empty() {
+        container["args"] = json!(check.args);
+    }
+    if !check.env.is_empty() {
+        container["env"] = check
+            .env
+            .iter()
+            .map(|(k, v)| json!({ "name": k, "value": v }))
+            .collect();
+    }
+    let mut pod_spec = json!({ "restartPolicy": "Never", "containers": [container] });
+    if let Some(account) = &check.service_account {
+        pod_spec["serviceAccountName"] = json!(account);
+    }
+    json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": { "name": name, "namespace": namespace, "labels": labels },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": check.timeout.as_secs().max(1),
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            "template": { "metadata": { "labels": labels }, "spec": pod_spec },
+        },
+    })
+}
+
+/// Five random lower-case letters and digits, like the suffixes Kubernetes generates.
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut bytes = [0u8; 5];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness: the time still makes a clash between two runs unlikely.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        bytes = nanos.to_le_bytes().repeat(2)[..5]
+            .try_into()
+            .unwrap_or([0; 5]);
+    }
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Runs `check` as a Job with `image` and reports it.
+pub async fn run(
+    client: &Client,
+    console: &Console,
+    namespace: &str,
+    environment: &str,
+    check: &IntegrationCheck,
+    image: &str,
+) -> CheckReport {
+    let started = Instant::now();
+    let mut report = CheckReport::new(CheckKind::Integration, &check.name);
+    let name = job_name(&check.name, &random_suffix());
+    let mut details = IntegrationReport {
+        job: name.clone(),
+        image: image.to_string(),
+        status: String::new(),
+        junit: None,
+        deleted: false,
+    };
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let object = job_object(check, &name, namespace, environment, image);
+    let job: Job = match serde_json::from_value(object) {
+        Ok(job) => job,
+        Err(e) => {
+            report.reason = Some(format!("building the Job: {e}"));
+            report.integration = Some(details);
+            return report;
+        }
+    };
+    eprintln!(
+        "Integration check {}: job/{name} with {image} (timeout {})",
+        check.name,
+        crate::config::units::format_duration(check.timeout)
+    );
+    if let Err(e) = jobs.create(&PostParams::default(), &job).await {
+        let e = crate::kube::api::ApiError::from(e);
+        details.status = "not started".into();
+        report.reason = Some(format!("starting job/{name} failed: {e}"));
+        report.integration = Some(details);
+        report.duration_ms = started.elapsed().as_millis();
+        return report;
+    }
+
+    console.start_group(&format!("Integration check {} (job/{name})", check.name));
+    let log = Arc::new(Mutex::new(String::new()));
+    let follower = tokio::spawn(follow_log(
+        client.clone(),
+        namespace.to_string(),
+        name.clone(),
+        log.clone(),
+    ));
+    let deadline = started + check.timeout + GRACE;
+    let state = wait(&jobs, &name, deadline).await;
+    let mut follower = follower;
+    if tokio::time::timeout(LOG_DRAIN, &mut follower)
+        .await
+        .is_err()
+    {
+        follower.abort();
+    }
+    let mut text = std::mem::take(&mut *log.lock().unwrap_or_else(PoisonError::into_inner));
+    if text.is_empty() {
+        // The pod finished before the stream started: read its log once.
+        text = read_log(client, namespace, &name).await.unwrap_or_default();
+        print_log(&text);
+    }
+    console.end_group();
+
+    let failure = match &state {
+        Ok(RolloutState::Complete) => {
+            details.status = "succeeded".into();
+            None
+        }
+        Ok(RolloutState::Failed(why)) => {
+            details.status = format!("failed: {why}");
+            Some(format!("job/{name} failed: {why}"))
+        }
+        Ok(RolloutState::Waiting(_)) | Err(None) => {
+            details.status = "timed out".into();
+            Some(format!(
+                "job/{name} did not finish within {}",
+                crate::config::units::format_duration(check.timeout + GRACE)
+            ))
+        }
+        Err(Some(e)) => {
+            details.status = "unknown".into();
+            Some(format!("watching job/{name} failed: {e}"))
+        }
+    };
+    let mut warnings = Vec::new();
+    match junit::extract(&text) {
+        None => {}
+        Some(Ok(xml)) => match junit::parse(&xml) {
+            Ok(summary) => details.junit = Some(summary),
+            Err(e) => warnings.push(e.to_string()),
+        },
+        Some(Err(e)) => warnings.push(e.to_string()),
+    }
+    details.deleted = match delete(&jobs, &name).await {
+        Ok(()) => true,
+        Err(e) => {
+            warnings.push(format!(
+                "could not delete job/{name} ({e}); its ttlSecondsAfterFinished ({TTL_AFTER_FINISHED}s) will"
+            ));
+            false
+        }
+    };
+    report.passed = failure.is_none();
+    report.reason = match (failure, &details.junit) {
+        (Some(why), Some(j)) if j.failed > 0 => Some(format!(
+            "{why}; {} of {} tests failed: {}",
+            j.failed,
+            j.tests,
+            j.failures.join(", ")
+        )),
+        (why, _) => why,
+    };
+    if !warnings.is_empty() {
+        let note = warnings.join("; ");
+        report.reason = Some(match report.reason.take() {
+            Some(why) => format!("{why} ({note})"),
+            None => note,
+        });
+    }
+    report.integration = Some(details);
+    report.duration_ms = started.elapsed().as_millis();
+    report
+}
+
+/// Polls the Job until it is final or `deadline` passes. `Err(None)` is the deadline,
+/// `Err(Some(_))` an API failure that outlasted the retries.
+async fn wait(
+    jobs: &Api<Job>,
+    name: &str,
+    deadline: Instant,
+) -> Result<RolloutState, Option<String>> {
+    let mut poll = Duration::from_millis(100);
+    loop {
+        let job = crate::kube::api::retrying("reading the Job", || jobs.get_opt(name))
+            .await
+            .map_err(|e| Some(e.to_string()))?;
+        match evaluate_job(job.as_ref()) {
+            RolloutState::Waiting(_) => {}
+            done => return Ok(done),
+        }
+        if Instant::now() >= deadline {
+            return Err(None);
+        }
+        tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()))).await;
+        poll = (poll * 2).min(MAX_POLL);
+    }
+}
+
+/// Follows the log of the Job's pod into `into`, printing each line (prefixed so it cannot pass
+/// for a workflow command, redacted) except the JUnit report, which is only collected. Best
+/// effort: a log that cannot be read is only missing.
+async fn follow_log(client: Client, namespace: String, job: String, into: Arc<Mutex<String>>) {
+    let pods: Api<Pod> = Api::namespaced(client, &namespace);
+    let params = ListParams::default().labels(&format!("job-name={job}"));
+    let mut poll = Duration::from_millis(50);
+    let pod = loop {
+        if let Ok(list) = pods.list(&params).await
+            && let Some(pod) = list.items.iter().find(|p| container_started(p))
+        {
+            break pod.metadata.name.clone().unwrap_or_default();
+        }
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(MAX_POLL);
+    };
+    let follow = LogParams {
+        follow: true,
+        ..LogParams::default()
+    };
+    let Ok(reader) = pods.log_stream(&pod, &follow).await else {
+        return;
+    };
+    let mut lines = reader.lines();
+    let mut in_report = false;
+    while let Some(Ok(line)) = lines.next().await {
+        let marker = line.trim();
+        if marker == BEGIN_MARKER {
+            in_report = true;
+        } else if marker == END_MARKER {
+            in_report = false;
+            eprintln!("│ (JUnit report collected)");
+        } else if !in_report {
+            eprintln!("│ {}", redact(&server_text(&line)));
+        }
+        let mut text = into.lock().unwrap_or_else(PoisonError::into_inner);
+        text.push_str(&line);
+        text.push('\n');
+    }
+}
+
+fn container_started(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c.state
+                .as_ref()
+                .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+        })
+}
+
+/// The whole log of the Job's (last) pod.
+async fn read_log(client: &Client, namespace: &str, job: &str) -> Option<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+        .ok()?;
+    let pod = list.items.last()?.metadata.name.clone()?;
+    pods.logs(&pod, &LogParams::default()).await.ok()
+}
+
+fn print_log(text: &str) {
+    let mut in_report = false;
+    for line in text.lines() {
+        match line.trim() {
+            BEGIN_MARKER => in_report = true,
+            END_MARKER => {
+                in_report = false;
+                eprintln!("│ (JUnit report collected)");
+            }
+            _ if in_report => {}
+            _ => eprintln!("│ {}", redact(&server_text(line))),
+        }
+    }
+}
+
+/// Deletes the Job and, in the background, its pod (a Job's default is to orphan it).
+async fn delete(jobs: &Api<Job>, name: &str) -> Result<(), crate::kube::api::ApiError> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    match crate::kube::api::retrying("deleting the Job", || jobs.delete(name, &params)).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn check(name: &str) -> IntegrationCheck {
+        IntegrationCheck {
+            name: name.into(),
+            image: None,
+            command: vec!["npm".into(), "run".into(), "test:integration".into()],
+            args: vec!["--ci".into()],
+            env: BTreeMap::from([("BASE_URL".to_string(), "http://web".to_string())]),
+            service_account: Some("tester".into()),
+            timeout: Duration::from_secs(900),
+            pos: crate::config::yaml::Pos { line: 1, col: 1 },
+        }
+    }
+
+    #[test]
+    fn job_names_fit_in_a_label() {
+        let cases: &[(&str, &str)] = &[
+            ("api-contracts", "verify-api-contracts-b2c4d"),
+            ("API Contracts!", "verify-api-contracts-b2c4d"),
+            (
+                "a-very-long-integration-check-name-that-goes-on-and-on",
+                "verify-a-very-long-integration-check-name-that-b2c4d",
+            ),
+        ];
+        for (check, want) in cases {
+            let name = job_name(check, "b2c4d");
+            assert_eq!(name, *want);
+            assert!(name.len() <= 52, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_job_runs_once_within_its_timeout() {
+        let job = job_object(
+            &check("api contracts"),
+            "verify-api-contracts-b2c4d",
+            "testing",
+            "testing",
+            "example.azurecr.io/shop/web@sha256:abc",
+        );
+        let want = json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": "verify-api-contracts-b2c4d",
+                "namespace": "testing",
+                "labels": {
+                    "app.kubernetes.io/managed-by": "promote-action",
+                    "promote.studysphere.dev/environment": "testing",
+                    "promote.studysphere.dev/check": "api-contracts",
+                },
+            },
+            "spec": {
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": 900,
+                "ttlSecondsAfterFinished": 3600,
+                "template": {
+                    "metadata": { "labels": {
+                        "app.kubernetes.io/managed-by": "promote-action",
+                        "promote.studysphere.dev/environment": "testing",
+                        "promote.studysphere.dev/check": "api-contracts",
+                    }},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "serviceAccountName": "tester",
+                        "containers": [{
+                            "name": "test",
+                            "image": "example.azurecr.io/shop/web@sha256:abc",
+                            "command": ["npm", "run", "test:integration"],
+                            "args": ["--ci"],
+                            "env": [{ "name": "BASE_URL", "value": "http://web" }],
+                        }],
+                    },
+                },
+            },
+        });
+        assert_eq!(job, want);
+        let parsed: Result<Job, _> = serde_json::from_value(job);
+        assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    #[test]
+    fn suffixes_are_dns_safe() {
+        let suffix = random_suffix();
+        assert_eq!(suffix.len(), 5);
+        assert!(
+            suffix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+    }
+}
