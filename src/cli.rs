@@ -39,12 +39,149 @@ pub struct GlobalArgs {
     /// Token for the GitHub API.
     #[arg(long, global = true, env = "GITHUB_TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Sign-in to registries and to Azure, for every command that needs it (push, copy, and AKS).
+/// With `--registry-username`, Basic credentials are used; else with `--azure-client-id`, Azure
+/// (GitHub OIDC, or `--azure-client-secret`); else anonymous.
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// Registry user name: ACR admin user, scope-map token name, or service principal app id.
+    #[arg(long, global = true, env = "PROMOTE_REGISTRY_USERNAME")]
+    pub registry_username: Option<String>,
+    /// Password or token for --registry-username.
+    #[arg(
+        long,
+        global = true,
+        env = "PROMOTE_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub registry_password: Option<String>,
+    /// Client id of the Entra app registration to sign in to Azure with.
+    #[arg(long, global = true, env = "PROMOTE_AZURE_CLIENT_ID")]
+    pub azure_client_id: Option<String>,
+    /// Entra tenant id of that app registration.
+    #[arg(long, global = true, env = "PROMOTE_AZURE_TENANT_ID")]
+    pub azure_tenant_id: Option<String>,
+    /// A service principal's client secret, instead of GitHub OIDC.
+    #[arg(
+        long,
+        global = true,
+        env = "PROMOTE_AZURE_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub azure_client_secret: Option<String>,
+    /// Microsoft Entra authority host (sovereign clouds, tests).
+    #[arg(long, global = true, default_value = crate::azure::DEFAULT_AUTHORITY_HOST)]
+    pub azure_authority_host: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render every environment's objects exactly as a deploy would apply them (no cluster needed).
     Plan(PlanArgs),
+    /// Push an image a build left on disk (OCI layout, OCI archive or `docker save` tar) by digest.
+    Push(PushArgs),
+    /// Copy an image by digest to another repository or registry, adding tags.
+    Copy(CopyArgs),
+    /// Validate with a server-side dry run, apply, wait for the rollout, roll back on failure.
+    Deploy(DeployArgs),
+    /// Roll workloads back to their previous (or a given) revision, like `kubectl rollout undo`.
+    Rollback(RollbackArgs),
+    /// List each service's Deployment revisions: digest, git sha, time, change-cause.
+    History(HistoryArgs),
+    /// Run an environment's checks: smoke checks with the SLO gate, integration Jobs, the soak.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The image on disk: an OCI image layout directory, an OCI archive or a `docker save` tar.
+    #[arg(long, value_name = "PATH")]
+    pub source: PathBuf,
+    /// Where to push: `REGISTRY/REPOSITORY` (a `:tag` counts as one more --tag).
+    #[arg(long = "image", value_name = "REGISTRY/REPOSITORY")]
+    pub image: String,
+    /// A tag to set once the image is complete (repeat for more).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The image to copy: `REGISTRY/REPOSITORY@sha256:…` (a tag is resolved to its digest once).
+    #[arg(
+        value_name = "SRC",
+        conflicts_with = "source",
+        required_unless_present = "source"
+    )]
+    pub src: Option<String>,
+    /// Where to copy it: `REGISTRY/REPOSITORY` (a `:tag` counts as one more --tag).
+    #[arg(
+        value_name = "DST",
+        conflicts_with = "image",
+        required_unless_present = "image"
+    )]
+    pub dst: Option<String>,
+    /// SRC as a flag (the action's `source` input).
+    #[arg(long, value_name = "SRC")]
+    pub source: Option<String>,
+    /// DST as a flag (the action's `images` input).
+    #[arg(long = "image", value_name = "DST")]
+    pub image: Option<String>,
+    /// A tag to set on the copy once it is complete (repeat for more).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// How blobs move.
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
+    /// Blobs transferred at once.
+    #[arg(long, default_value_t = crate::registry::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub upload_concurrency: u16,
+    /// Blobs larger than this are uploaded in resumable chunks of this size (bytes, or with KiB, MiB, GiB).
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub chunk_size: u64,
+    /// Retries of each idempotent step on 5xx, 429 and connection errors.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub progress_interval: u64,
+}
+
+/// `1048576`, `512KiB`, `64MiB`, `1GiB`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?}: use bytes, KiB, MiB or GiB"
+            ));
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 64MiB)"))?;
+    match n.checked_mul(multiplier) {
+        Some(0) | None => Err(format!("{text:?} is out of range")),
+        Some(size) => Ok(size),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -63,8 +200,175 @@ pub struct PlanArgs {
     pub output_dir: Option<PathBuf>,
 }
 
+/// Which cluster: inputs override the environment's `cluster` in promotion.yml.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig content (YAML, or base64 of it); its credentials are masked.
+    #[arg(long, value_name = "CONTENT")]
+    pub kubeconfig: Option<String>,
+    /// A kubeconfig file (default: KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig_path: Option<PathBuf>,
+    /// The kubeconfig context (default: the environment's `cluster.context`, else the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The environment to deploy to.
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: String,
+    /// Only this service.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    /// The image of a service, pinned by digest: `[SERVICE=]REGISTRY/REPOSITORY@sha256:…` (repeat per service).
+    #[arg(long = "image", value_name = "[SERVICE=]REF")]
+    pub images: Vec<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Create the namespace (labelled with the environment) when it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// Take over fields other field managers own (server-side apply `force`).
+    #[arg(long)]
+    pub force: bool,
+    /// How long each rollout may take: `10m`, `90s` or minutes (default: the environment's `rollout.timeout`).
+    #[arg(long, value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+    /// How long to wait for another run's lock before giving up with exit 3 (default 10m).
+    #[arg(long, value_parser = parse_timeout)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Write the JSON report (promote-deploy.json) here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    /// Skip the environment's checks after the rollout (by default a failed check rolls back).
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The environment to roll back.
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: String,
+    /// Only this service.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    /// The revision to return to (default: the previous one), as `promote history` lists them.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+    pub to_revision: Option<i64>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// How long the rollback's rollout may take (default: the environment's `rollout.timeout`).
+    #[arg(long, value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+    /// How long to wait for another run's lock before giving up with exit 3 (default 10m).
+    #[arg(long, value_parser = parse_timeout)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Write the JSON report (promote-rollback.json) here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The environment to list.
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: String,
+    /// Only this service.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Write promote-history.json here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The environment whose checks to run.
+    #[arg(
+        short,
+        long,
+        env = "PROMOTE_ENVIRONMENT",
+        required_unless_present = "url"
+    )]
+    pub environment: Option<String>,
+    /// Only this service's smoke checks and pods (integration checks always run).
+    #[arg(short, long)]
+    pub service: Option<String>,
+    /// The image a service was deployed with, `[SERVICE=]REGISTRY/REPOSITORY@sha256:…`: what an
+    /// integration check without `image` runs (default: what the Deployment runs now).
+    #[arg(long = "image", value_name = "[SERVICE=]REF")]
+    pub images: Vec<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Write the JSON report (promote-verify.json) here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub sample: SampleArgs,
+}
+
+/// `verify --url`: the smoke sampler on one URL, without a promotion file (quick looks, and
+/// what `scripts/bench-smoke` measures).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Sampling one URL instead of an environment's checks")]
+pub struct SampleArgs {
+    /// Sample this URL (no promotion file needed); exit 1 when it never answers as expected.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Requests to send (default 200).
+    #[arg(long, requires = "url", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub samples: Option<u32>,
+    /// Requests in flight at once (default 10).
+    #[arg(long, requires = "url", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: Option<u32>,
+    /// Sample for this long instead of a number of requests: `30s`, `2m`.
+    #[arg(long, requires = "url", value_parser = parse_timeout)]
+    pub duration: Option<std::time::Duration>,
+    /// The request method (default GET).
+    #[arg(long, requires = "url")]
+    pub method: Option<String>,
+    /// The status every answer must have (default 200).
+    #[arg(long, requires = "url", value_parser = clap::value_parser!(u16).range(100..=599))]
+    pub expect_status: Option<u16>,
+    /// How long one request may take (default 10s).
+    #[arg(long, requires = "url", value_parser = parse_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
+    /// How long to wait for a first good answer before sampling (default 30s).
+    #[arg(long, requires = "url", value_parser = parse_timeout)]
+    pub readiness_timeout: Option<std::time::Duration>,
+    /// PEM file of the only CAs to trust for the URL.
+    #[arg(long, requires = "url", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `10m`, `90s`, `1h30m` or a bare number of minutes (k8s-deploy's `timeout`); more than zero.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    match crate::config::units::parse_duration(text)? {
+        d if d.is_zero() => Err("expected more than zero".to_string()),
+        d => Ok(d),
+    }
+}
+
 pub fn parse_from(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(argv)
+}
+
+/// Whether `command` takes `--flag` (its own or a global flag). An unknown command accepts
+/// everything: parsing then reports the command itself.
+pub fn accepts(command: &str, flag: &str) -> bool {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let Some(sub) = cli.find_subcommand(command) else {
+        return true;
+    };
+    cli.get_arguments()
+        .chain(sub.get_arguments())
+        .any(|a| a.get_long() == Some(flag))
 }
 
 /// A parse error as one message without clap's own `error:` prefix. When the command line was

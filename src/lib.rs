@@ -3,6 +3,8 @@
 //! capabilities live here, one module each, so tests can drive them without a process.
 
 pub mod actions;
+pub mod azure;
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod kube;

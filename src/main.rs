@@ -22,8 +22,16 @@ fn main() -> ExitCode {
         match actions::inputs::argv_from_inputs(
             |k| std::env::var(k).ok(),
             |s| actions::mask(s, &console),
+            cli::accepts,
         ) {
-            Ok(argv) => argv,
+            Ok(args) => {
+                for name in &args.ignored {
+                    console.annotate(&actions::Annotation::warning(format!(
+                        "input `{name}` is not used by this command; ignored"
+                    )));
+                }
+                args.argv
+            }
             Err(e) => {
                 return finish(
                     &ctx,
@@ -58,6 +66,15 @@ fn main() -> ExitCode {
     if let Some(token) = &cli.global.github_token {
         actions::mask(token, &console);
     }
+    for secret in [
+        &cli.global.auth.registry_password,
+        &cli.global.auth.azure_client_secret,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        actions::mask(secret, &console);
+    }
     actions::init_logging(ctx.in_actions, cli.global.verbose || ctx.debug);
 
     let mut rt = pipeline::Runtime {
@@ -77,6 +94,14 @@ fn main() -> ExitCode {
 async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Result<Outcome> {
     match &cli.command {
         cli::Command::Plan(args) => pipeline::plan::run_plan(rt, &cli.global, args),
+        cli::Command::Push(args) => pipeline::push::run_push(rt, &cli.global, args).await,
+        cli::Command::Copy(args) => pipeline::copy::run_copy(rt, &cli.global, args).await,
+        cli::Command::Deploy(args) => pipeline::deploy::run_deploy(rt, &cli.global, args).await,
+        cli::Command::Rollback(args) => {
+            pipeline::rollback::run_rollback(rt, &cli.global, args).await
+        }
+        cli::Command::History(args) => pipeline::history::run_history(rt, &cli.global, args).await,
+        cli::Command::Verify(args) => pipeline::verify::run_verify(rt, &cli.global, args).await,
     }
 }
 

@@ -1,13 +1,36 @@
 //! Integration tests: one binary, a module per capability. Each drives the real `promote`
 //! binary or the library's public face; none reaches a network beyond 127.0.0.1.
 
+/// The programmable HTTP(S) service the smoke-check tests point at.
+mod checks_server;
+mod fake_kube;
+mod support;
 mod util;
 
 /// The binary as the Actions runner starts it: INPUT_* variables, file commands, masking.
 mod action_runtime;
+/// `verify` against the fake API server: integration Jobs and JUnit, the soak, the service proxy.
+mod checks_kube;
+/// `verify`'s smoke checks against scripted HTTP(S) services: readiness, SLO boundaries,
+/// expectations, timeouts, redirects, TLS, secrets.
+mod checks_smoke;
 /// Invalid promotion files, each with the exact errors and locations it must produce.
 mod config_corpus;
 /// action.yml, the README tables and the input table in code say the same thing.
 mod docs_sync;
+/// The fake Kubernetes API server and its controllers, checked with the real kube client.
+mod fake_kube_tests;
+/// Connecting: AKS through ARM with refreshed Entra tokens, kubeconfig inputs and contexts.
+mod kube_connect;
+/// `deploy`, `rollback`, `history` end to end against the fake API server; measurements.
+mod kube_deploy;
+/// Registry sign-in: htpasswd, and token auth with RS256 JWTs and scope policies.
+mod registry_auth;
+/// Azure sign-in: GitHub OIDC → Entra → ACR, and its classic failures, against doubles.
+mod registry_azure;
+/// The transfer engine under injected faults: retries, resumed chunks, exhausted retries.
+mod registry_faults;
+/// `push` and `copy` against the real registry, anonymous; skopeo interoperability.
+mod registry_push;
 /// `plan`'s rendered objects, pinned down as YAML snapshots.
 mod render_snapshots;

@@ -56,6 +56,12 @@ pub struct Context {
     pub workflow: Option<String>,
     /// `RUNNER_DEBUG == "1"`: debug logging was enabled for the run ("Re-run with debug logging").
     pub debug: bool,
+    /// `ACTIONS_ID_TOKEN_REQUEST_URL`: GitHub's OIDC token service for this job; set only when
+    /// the job has `permissions: id-token: write` (protocols.md §1).
+    pub id_token_request_url: Option<String>,
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`: the bearer token for that service, registered for
+    /// redaction as it is read (the runner masks it in the log itself).
+    pub id_token_request_token: Option<super::Secret>,
 }
 
 impl Context {
@@ -92,7 +98,21 @@ impl Context {
             job: text("GITHUB_JOB"),
             workflow: text("GITHUB_WORKFLOW"),
             debug: get("RUNNER_DEBUG").as_deref() == Some("1"),
+            id_token_request_url: text("ACTIONS_ID_TOKEN_REQUEST_URL"),
+            id_token_request_token: text("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+                .map(|t| super::Secret::new(t, &super::Console::new(false))),
         }
+    }
+
+    /// Reads the workflow's own variable `name` as a [`Secret`](super::Secret), masked the moment
+    /// it is read: the value of a smoke check's `{fromEnv: VAR}` header. Unlike the runner's
+    /// variables above, these names come from promotion.yml, so they cannot be read at start.
+    /// Unset, empty or non-Unicode is `None`.
+    pub fn read_secret(&self, name: &str, console: &super::Console) -> Option<super::Secret> {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.is_empty())
+            .map(|value| super::Secret::new(value, console))
     }
 
     /// The web page of this run: `{server}/{repo}/actions/runs/{run_id}`, plus

@@ -20,6 +20,10 @@ pub enum InputKind {
     Lines(&'static str),
     /// `true`/`false`; `--name` when true.
     Bool,
+    /// A document that holds credentials (a kubeconfig), passed as `--name value`. It is not
+    /// masked whole: that masks each of its lines, and common lines (`apiVersion: v1`) would
+    /// vanish from the whole job log. The code that parses it masks each credential value.
+    Credentials,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +38,7 @@ pub struct InputDef {
 pub const INPUTS: &[InputDef] = &[
     InputDef {
         name: "command",
-        description: "What to do: `plan` renders every environment's objects without a cluster.",
+        description: "What to do: `plan`, `push`, `copy`, `deploy`, `verify`, `rollback` or `history` (see the README).",
         default: Some("plan"),
         kind: InputKind::Command,
     },
@@ -73,6 +77,108 @@ pub const INPUTS: &[InputDef] = &[
         description: "Token for the GitHub API (deployments, environments, PR comments).",
         default: Some("${{ github.token }}"),
         kind: InputKind::Secret,
+    },
+    InputDef {
+        name: "source",
+        description: "Image to push (`push`: an OCI image layout directory, an OCI archive or a `docker save` tar) or to copy (`copy`: `REGISTRY/REPOSITORY@sha256:…`).",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "tags",
+        description: "Tags to set on the pushed or copied image once it is complete, one per line.",
+        default: None,
+        kind: InputKind::Lines("tag"),
+    },
+    InputDef {
+        name: "registry-username",
+        description: "Registry user name (ACR admin user, scope-map token name or service principal app id); with `registry-password`.",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "registry-password",
+        description: "Password or token for `registry-username`.",
+        default: None,
+        kind: InputKind::Secret,
+    },
+    InputDef {
+        name: "azure-client-id",
+        description: "Client id of the Entra app registration to sign in to Azure with (GitHub OIDC, or `azure-client-secret`).",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "azure-tenant-id",
+        description: "Entra tenant id of that app registration.",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "azure-client-secret",
+        description: "A service principal's client secret, instead of GitHub OIDC (which needs `permissions: id-token: write`).",
+        default: None,
+        kind: InputKind::Secret,
+    },
+    InputDef {
+        name: "azure-authority-host",
+        description: "Microsoft Entra authority host, `https://login.microsoftonline.com` when empty; change it only for a sovereign cloud.",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "upload-concurrency",
+        description: "How many blobs `push` and `copy` transfer at once (default 4).",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "kubeconfig",
+        description: "Kubeconfig content (YAML, or base64 of it), e.g. from a secret; kept in memory, and only its credential values are masked.",
+        default: None,
+        kind: InputKind::Credentials,
+    },
+    InputDef {
+        name: "kubeconfig-path",
+        description: "Path of a kubeconfig file; without it or `kubeconfig`, the environment's `cluster` from the promotion file, else `KUBECONFIG`, else in-cluster.",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "context",
+        description: "Kubeconfig context to use; overrides the environment's `cluster.context` and `cluster.aks`.",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "create-namespace",
+        description: "Create the environment's namespace, labelled with the environment, when it does not exist (`true` or `false`).",
+        default: None,
+        kind: InputKind::Bool,
+    },
+    InputDef {
+        name: "force",
+        description: "Take over fields that other field managers own when applying (server-side apply `force`; `true` or `false`).",
+        default: None,
+        kind: InputKind::Bool,
+    },
+    InputDef {
+        name: "timeout",
+        description: "How long each rollout may take (`deploy`, `rollback`): `10m`, `90s` or a number of minutes; default the environment's `rollout.timeout`.",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "lock-timeout",
+        description: "How long to wait while another run holds the lock of the environment and service before giving up with exit code 3 (default `10m`).",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "to-revision",
+        description: "Revision to roll back to (`rollback`), as `history` lists them; default the previous one.",
+        default: None,
+        kind: InputKind::Value,
     },
 ];
 
@@ -114,10 +220,15 @@ pub fn env_name(input: &str) -> String {
 
 /// Builds the command line from `INPUT_*` variables. `get` returns a variable's value; `mask`
 /// is called with every secret before anything else happens to it.
+///
+/// `accepts(command, flag)` says whether the chosen command takes `--flag`: an input meant for
+/// another command (`source` with `plan`) is left out and named in [`ActionArgs::ignored`]
+/// rather than failing the step, because a workflow often shares `with:` values between steps.
 pub fn argv_from_inputs(
     get: impl Fn(&str) -> Option<String>,
     mut mask: impl FnMut(&str),
-) -> Result<Vec<OsString>, InputError> {
+    accepts: impl Fn(&str, &str) -> bool,
+) -> Result<ActionArgs, InputError> {
     let value_of = |def: &InputDef| {
         get(&env_name(def.name))
             .filter(|v| !v.trim().is_empty())
@@ -127,18 +238,38 @@ pub fn argv_from_inputs(
                     .map(str::to_string)
             })
     };
+    let command = INPUTS
+        .iter()
+        .find(|d| d.kind == InputKind::Command)
+        .and_then(value_of)
+        .map(|c| c.trim().to_string())
+        .unwrap_or_default();
     let mut argv: Vec<OsString> = vec!["promote".into()];
     let mut rest: Vec<OsString> = Vec::new();
+    let mut ignored = Vec::new();
     for def in INPUTS {
         let Some(value) = value_of(def) else { continue };
+        if def.kind == InputKind::Secret {
+            mask(&value);
+        }
+        let flag = match def.kind {
+            InputKind::Command => None,
+            InputKind::Lines(flag) => Some(flag),
+            _ => Some(def.name),
+        };
+        if let Some(flag) = flag
+            && !accepts(&command, flag)
+        {
+            ignored.push(def.name);
+            continue;
+        }
         match def.kind {
             InputKind::Command => argv.push(value.trim().into()),
-            InputKind::Value => {
+            InputKind::Value | InputKind::Credentials => {
                 rest.push(format!("--{}", def.name).into());
                 rest.push(value.trim().into());
             }
             InputKind::Secret => {
-                mask(&value);
                 rest.push(format!("--{}", def.name).into());
                 rest.push(value.trim().into());
             }
@@ -165,7 +296,14 @@ pub fn argv_from_inputs(
         }
     }
     argv.extend(rest);
-    Ok(argv)
+    Ok(ActionArgs { argv, ignored })
+}
+
+/// The command line built from the inputs, and the inputs the chosen command does not take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionArgs {
+    pub argv: Vec<OsString>,
+    pub ignored: Vec<&'static str>,
 }
 
 #[cfg(test)]
@@ -178,8 +316,9 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        argv_from_inputs(|k| vars.get(k).cloned(), |_| {})
+        argv_from_inputs(|k| vars.get(k).cloned(), |_| {}, |_, _| true)
             .unwrap()
+            .argv
             .into_iter()
             .map(|s| s.into_string().unwrap())
             .collect()
@@ -218,12 +357,42 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let mut masked = Vec::new();
-        let args =
-            argv_from_inputs(|k| vars.get(k).cloned(), |s| masked.push(s.to_string())).unwrap();
+        let args = argv_from_inputs(
+            |k| vars.get(k).cloned(),
+            |s| masked.push(s.to_string()),
+            |_, _| true,
+        )
+        .unwrap();
         assert_eq!(masked, ["ghs_secret"]);
-        let args: Vec<String> = args.into_iter().map(|s| s.into_string().unwrap()).collect();
+        let args: Vec<String> = args
+            .argv
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
         assert!(args.windows(2).any(|w| w == ["--image", "a=r.io/a@x"]));
         assert!(args.windows(2).any(|w| w == ["--image", "b=r.io/b@y"]));
+    }
+
+    #[test]
+    fn inputs_the_command_does_not_take_are_left_out_and_named() {
+        let vars: HashMap<String, String> = [
+            ("INPUT_COMMAND", "plan"),
+            ("INPUT_SOURCE", "image.tar"),
+            ("INPUT_GITHUB-TOKEN", "ghs_other"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut masked = Vec::new();
+        let args = argv_from_inputs(
+            |k| vars.get(k).cloned(),
+            |s| masked.push(s.to_string()),
+            |command, flag| command == "plan" && flag != "source" && flag != "github-token",
+        )
+        .unwrap();
+        assert_eq!(args.ignored, ["github-token", "source"], "in table order");
+        assert_eq!(masked, ["ghs_other"], "an unused secret is still masked");
+        assert!(!args.argv.iter().any(|a| a == "image.tar"));
     }
 
     #[test]

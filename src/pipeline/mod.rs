@@ -2,7 +2,14 @@
 //! inputs → validated config → plan → effects → report. `promote run` (the full promotion)
 //! arrives with the pipeline issue; `plan` is its first step and a command of its own.
 
+pub mod copy;
+pub mod deploy;
+pub mod history;
 pub mod plan;
+pub mod push;
+pub mod rollback;
+pub mod sign_in;
+pub mod verify;
 
 use crate::actions::{Annotation, Console, Context, Outputs};
 use crate::config::ConfigErrors;
