@@ -137,10 +137,19 @@ impl Error {
     }
 }
 
-/// `Retry-After` in seconds. The HTTP-date form is not used by registries in practice; it is
-/// ignored and the normal backoff applies.
+/// `Retry-After` as RFC 9110 §10.2.3 gives it: a number of seconds or an HTTP-date.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after_at(value, std::time::SystemTime::now())
+}
+
+/// [`parse_retry_after`] with the clock passed in; a date in the past means "now".
+fn parse_retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The distribution error list (`{"errors":[{"code":"DENIED","message":"…"}]}`) as
@@ -213,6 +222,19 @@ mod tests {
         assert!(!text.contains('\n') && !text.contains('\r'), "{text}");
         let long = clean_server_text(&"é".repeat(1000));
         assert!(long.len() <= SERVER_TEXT_LIMIT + '…'.len_utf8());
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = httpdate::parse_http_date("Tue, 24 Nov 2026 07:00:00 GMT").unwrap();
+        let at = |v| parse_retry_after_at(v, now);
+        assert_eq!(at("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            at("Tue, 24 Nov 2026 07:00:30 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(at("Tue, 24 Nov 2026 06:59:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(at("soon"), None);
     }
 
     #[test]
