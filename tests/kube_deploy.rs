@@ -726,7 +726,7 @@ fn dropped_watches_and_throttling_are_survived() {
 }
 
 #[test]
-fn the_kubeconfig_input_is_masked_value_by_value() {
+fn the_kubeconfig_input_is_masked_by_credential_value_and_line() {
     let fake = fake();
     let project = Project::new(&fake, "");
     assert_eq!(project.deploy(DIGEST_A, &[]).code, 0);
@@ -741,6 +741,11 @@ fn the_kubeconfig_input_is_masked_value_by_value() {
         out.stdout
             .contains(&format!("::add-mask::{}", fake.token())),
         "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("::add-mask::token: {}", fake.token())),
+        "the credential's line is masked too: {out:?}"
     );
     assert!(
         !out.stdout.contains("::add-mask::apiVersion"),

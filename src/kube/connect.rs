@@ -212,8 +212,8 @@ pub fn parse_content(content: &str, console: &Console) -> Result<Kubeconfig, Con
         let kubeconfig = Kubeconfig::from_yaml(text).ok()?;
         Some((kubeconfig, value))
     };
-    let (kubeconfig, value) = match parse(content) {
-        Some(found) => found,
+    let (kubeconfig, value, text) = match parse(content) {
+        Some((kubeconfig, value)) => (kubeconfig, value, content.to_string()),
         None => {
             let compact: String = content.split_whitespace().collect();
             let decoded = base64::engine::general_purpose::STANDARD
@@ -222,11 +222,21 @@ pub fn parse_content(content: &str, console: &Console) -> Result<Kubeconfig, Con
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or(ConnectError::InvalidContent)?;
             mask(content.trim(), console);
-            parse(&decoded).ok_or(ConnectError::InvalidContent)?
+            let (kubeconfig, value) = parse(&decoded).ok_or(ConnectError::InvalidContent)?;
+            (kubeconfig, value, decoded)
         }
     };
-    for secret in kubeconfig_secrets(&value) {
-        mask(&secret, console);
+    let secrets = kubeconfig_secrets(&value);
+    for secret in &secrets {
+        mask(secret, console);
+    }
+    // Line by line as well, the way the runner masks a multi-line secret: every line that
+    // carries a credential (`token: …`, `client-key-data: …`). Other lines such as
+    // `apiVersion: v1` stay readable in the job log.
+    for line in text.lines().map(str::trim) {
+        if secrets.iter().any(|s| line.contains(s.as_str())) {
+            mask(line, console);
+        }
     }
     Ok(kubeconfig)
 }
