@@ -390,17 +390,7 @@ fn decode_flags(
     node: &Node,
     path: &str,
 ) -> Option<BTreeMap<String, serde_json::Value>> {
-    let Value::Map(entries) = &node.value else {
-        d.error(
-            node.pos,
-            path,
-            format!(
-                "expected a mapping of flag names to values, found {}",
-                node.describe()
-            ),
-        );
-        return None;
-    };
+    let entries = map_entries(d, node, path, "a mapping of flag names to values")?;
     let mut flags = BTreeMap::new();
     for (key, value) in entries {
         let name = key.scalar().unwrap_or_default();
@@ -537,17 +527,7 @@ fn decode_smoke(d: &mut Diagnostics, node: &Node, path: &str) -> Option<SmokeChe
     })
     .unwrap_or_else(|| "GET".to_string());
     let headers = opt(d, &f, "headers", |d, n, p| {
-        let Value::Map(entries) = &n.value else {
-            d.error(
-                n.pos,
-                p,
-                format!(
-                    "expected a mapping of header names to values, found {}",
-                    n.describe()
-                ),
-            );
-            return None;
-        };
+        let entries = map_entries(d, n, p, "a mapping of header names to values")?;
         let mut headers = BTreeMap::new();
         for (k, v) in entries {
             let key = k.scalar().unwrap_or_default().to_string();
@@ -575,17 +555,7 @@ fn decode_smoke(d: &mut Diagnostics, node: &Node, path: &str) -> Option<SmokeChe
         opt(d, &f, "expectStatus", |d, n, p| uint(d, n, p, 100, 599)).unwrap_or(200) as u16;
     let expect_body = opt(d, &f, "expectBody", string);
     let expect_json = opt(d, &f, "expectJson", |d, n, p| {
-        let Value::Map(entries) = &n.value else {
-            d.error(
-                n.pos,
-                p,
-                format!(
-                    "expected a mapping of JSON paths to values, found {}",
-                    n.describe()
-                ),
-            );
-            return None;
-        };
+        let entries = map_entries(d, n, p, "a mapping of JSON paths to values")?;
         Some(
             entries
                 .iter()
@@ -773,6 +743,26 @@ fn scalar_text(d: &mut Diagnostics, node: &Node, path: &str, expected: &str) -> 
     }
 }
 
+/// The entries of a mapping, or an "expected {what}" error at the node.
+fn map_entries<'a>(
+    d: &mut Diagnostics,
+    node: &'a Node,
+    path: &str,
+    what: &str,
+) -> Option<&'a [(Node, Node)]> {
+    match &node.value {
+        Value::Map(entries) => Some(entries),
+        _ => {
+            d.error(
+                node.pos,
+                path,
+                format!("expected {what}, found {}", node.describe()),
+            );
+            None
+        }
+    }
+}
+
 /// A string: any scalar, taken as written, so `on`, `no` or `3.10` stay strings.
 pub fn string(d: &mut Diagnostics, node: &Node, path: &str) -> Option<String> {
     scalar_text(d, node, path, "a string")
@@ -858,17 +848,7 @@ fn string_list(d: &mut Diagnostics, node: &Node, path: &str) -> Option<Vec<Strin
 /// A mapping of strings to strings (ConfigMap data, env): values keep their source text,
 /// so YAML 1.1 booleans like `on` and numbers like `010` arrive exactly as written.
 fn string_map(d: &mut Diagnostics, node: &Node, path: &str) -> Option<BTreeMap<String, String>> {
-    let Value::Map(entries) = &node.value else {
-        d.error(
-            node.pos,
-            path,
-            format!(
-                "expected a mapping of names to strings, found {}",
-                node.describe()
-            ),
-        );
-        return None;
-    };
+    let entries = map_entries(d, node, path, "a mapping of names to strings")?;
     let mut map = BTreeMap::new();
     for (key, value) in entries {
         let name = key.scalar().unwrap_or_default().to_string();
