@@ -94,6 +94,74 @@ pub enum Command {
     History(HistoryArgs),
     /// Run an environment's checks: smoke checks with the SLO gate, integration Jobs, the soak.
     Verify(VerifyArgs),
+    /// Promote a release to one environment: gate, copy by digest, deploy, verify, record.
+    Run(RunArgs),
+    /// Every environment side by side: digest, commit, revision, replicas, age, who, outcome.
+    Status(StatusArgs),
+    /// Create or update GitHub environments' protection rules from the promotion file, or check them.
+    #[command(subcommand)]
+    Environments(EnvironmentsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The environment to promote to.
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: String,
+    /// The release's image of a service, `[SERVICE=]REGISTRY/REPOSITORY@sha256:…` or a tag
+    /// (resolved once); default: what the `requires` environment last verified.
+    #[arg(long = "image", value_name = "[SERVICE=]REF")]
+    pub images: Vec<String>,
+    /// Emergency only: promote without the gate (the lower environment's success, the branch);
+    /// shown loudly in the summary.
+    #[arg(long)]
+    pub skip_gate: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Create the namespace (labelled with the environment) when it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+    /// Take over fields other field managers own (server-side apply `force`).
+    #[arg(long)]
+    pub force: bool,
+    /// How long each rollout may take (default: the environment's `rollout.timeout`).
+    #[arg(long, value_parser = parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+    /// How long to wait for another run's lock before giving up with exit 3 (default 10m).
+    #[arg(long, value_parser = parse_timeout)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Write the JSON report (promote-run.json) here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this environment (default: all).
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Write promote-status.json here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvironmentsCommand {
+    /// Create or update each environment's reviewers, wait timer, self-review rule and branch policy.
+    Sync(EnvironmentsArgs),
+    /// Change nothing; report where GitHub differs from the promotion file (exit 1 on drift).
+    Check(EnvironmentsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvironmentsArgs {
+    /// Only this environment (default: all).
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +266,17 @@ pub struct PlanArgs {
     /// Write one multi-document YAML file per environment and service here.
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
+    /// The base branch's promotion file: diff the rendered objects against what it renders.
+    #[arg(long, value_name = "PATH")]
+    pub base_config: Option<PathBuf>,
+    /// Diff the rendered objects against the live cluster (server-side dry run).
+    #[arg(long)]
+    pub diff_cluster: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// On a pull request: keep one comment on it updated with this plan.
+    #[arg(long)]
+    pub comment_on_pr: bool,
 }
 
 /// Which cluster: inputs override the environment's `cluster` in promotion.yml.
@@ -363,11 +442,17 @@ pub fn parse_from(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
 pub fn accepts(command: &str, flag: &str) -> bool {
     use clap::CommandFactory;
     let cli = Cli::command();
-    let Some(sub) = cli.find_subcommand(command) else {
-        return true;
-    };
-    cli.get_arguments()
-        .chain(sub.get_arguments())
+    // `environments check`: the flags of the innermost subcommand named, plus the outer ones.
+    let mut commands = vec![&cli];
+    for word in command.split_whitespace() {
+        match commands.last().and_then(|c| c.find_subcommand(word)) {
+            Some(sub) => commands.push(sub),
+            None => return true,
+        }
+    }
+    commands
+        .iter()
+        .flat_map(|c| c.get_arguments())
         .any(|a| a.get_long() == Some(flag))
 }
 

@@ -7,6 +7,7 @@ pub mod azure;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod github;
 pub mod kube;
 pub mod outcome;
 pub mod pipeline;

@@ -102,6 +102,11 @@ async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Res
         }
         cli::Command::History(args) => pipeline::history::run_history(rt, &cli.global, args).await,
         cli::Command::Verify(args) => pipeline::verify::run_verify(rt, &cli.global, args).await,
+        cli::Command::Run(args) => pipeline::run::run_promotion(rt, &cli.global, args).await,
+        cli::Command::Status(args) => pipeline::status::run_status(rt, &cli.global, args).await,
+        cli::Command::Environments(command) => {
+            pipeline::environments::run_environments(rt, &cli.global, command).await
+        }
     }
 }
 

@@ -38,8 +38,8 @@ pub struct InputDef {
 pub const INPUTS: &[InputDef] = &[
     InputDef {
         name: "command",
-        description: "What to do: `plan`, `push`, `copy`, `deploy`, `verify`, `rollback` or `history` (see the README).",
-        default: Some("plan"),
+        description: "What to do: `run` (promote to `environment`), `plan`, `push`, `copy`, `deploy`, `verify`, `rollback`, `history`, `status`, `environments sync` or `environments check` (see the README).",
+        default: Some("run"),
         kind: InputKind::Command,
     },
     InputDef {
@@ -180,6 +180,30 @@ pub const INPUTS: &[InputDef] = &[
         default: None,
         kind: InputKind::Value,
     },
+    InputDef {
+        name: "skip-gate",
+        description: "Emergency only: `run` promotes without checking the lower environment and the branch; the summary says so loudly (`true` or `false`).",
+        default: None,
+        kind: InputKind::Bool,
+    },
+    InputDef {
+        name: "base-config",
+        description: "`plan`: the base branch's promotion file (checked out beside the workspace) to diff the rendered objects against.",
+        default: None,
+        kind: InputKind::Value,
+    },
+    InputDef {
+        name: "diff-cluster",
+        description: "`plan`: diff the rendered objects against the live cluster with a server-side dry run (needs cluster access; `true` or `false`).",
+        default: None,
+        kind: InputKind::Bool,
+    },
+    InputDef {
+        name: "comment-on-pr",
+        description: "`plan` on a pull request: keep one comment on it updated with the plan (`true` or `false`; needs `pull-requests: write`).",
+        default: None,
+        kind: InputKind::Bool,
+    },
 ];
 
 /// Outputs the action declares, with their descriptions (also checked against action.yml).
@@ -264,7 +288,8 @@ pub fn argv_from_inputs(
             continue;
         }
         match def.kind {
-            InputKind::Command => argv.push(value.trim().into()),
+            // `environments check` is a command and its subcommand.
+            InputKind::Command => argv.extend(value.split_whitespace().map(OsString::from)),
             InputKind::Value | InputKind::Credentials => {
                 rest.push(format!("--{}", def.name).into());
                 rest.push(value.trim().into());

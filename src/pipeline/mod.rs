@@ -4,11 +4,14 @@
 
 pub mod copy;
 pub mod deploy;
+pub mod environments;
 pub mod history;
 pub mod plan;
 pub mod push;
 pub mod rollback;
+pub mod run;
 pub mod sign_in;
+pub mod status;
 pub mod verify;
 
 use crate::actions::{Annotation, Console, Context, Outputs};

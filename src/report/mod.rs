@@ -2,5 +2,7 @@
 //! read (the JSON report). Renders values only; never calls an API or reads the environment.
 
 mod plan;
+mod run;
 
 pub use plan::{plan_json, plan_summary, plan_text};
+pub use run::*;
