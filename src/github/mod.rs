@@ -7,9 +7,23 @@
 //! retried after a rate-limit answer (GitHub did not act on it), waiting as its headers say.
 //!
 //! CONTRACT (the pipeline codes against these signatures; keep them):
+//!
+//! Submodules: `transport` sends one request under the retry policy and turns GitHub's error
+//! bodies into one-line messages; `deployments` (with `find_job_deployment`, the deployment
+//! GitHub makes itself for a job with `environment:`), `environments` and `comments` hold the
+//! endpoints, as `impl GitHub` blocks. Paths are relative to the API URL (octocrab joins them
+//! to its base, keeping a GHES `/api/v3` prefix), names in them percent-encoded, lists read
+//! with `per_page=100` while GitHub's `Link` header has a next page.
+
+mod comments;
+mod deployments;
+mod environments;
+mod transport;
 
 use std::time::Duration;
 
+use http::Method;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -97,7 +111,10 @@ impl Default for RetrySettings {
 /// A client for one repository.
 #[derive(Clone)]
 pub struct GitHub {
-    // private: octocrab client, owner, repo, retry settings
+    client: octocrab::Octocrab,
+    owner: String,
+    repo: String,
+    retry: RetrySettings,
 }
 
 /// `POST /repos/{o}/{r}/deployments`.
@@ -224,91 +241,281 @@ pub struct EnvironmentState {
     pub html_url: Option<String>,
 }
 
+/// How long to wait for a TCP (and TLS) connection to GitHub.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one read or write may stall; GitHub answers REST calls in well under a second.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// GitHub's largest page.
+const PER_PAGE: usize = 100;
+/// GitHub's limit on a deployment status description.
+pub const MAX_DESCRIPTION: usize = 140;
+
 impl GitHub {
     /// A client for `repository` (`owner/name`) at `api_url` (`GITHUB_API_URL`).
+    ///
+    /// # Errors
+    /// `Setup` for a repository that is not `owner/name`, an API URL that is not a URL, or a
+    /// token that is empty or holds characters an HTTP header cannot carry (octocrab would
+    /// panic on it).
     pub fn new(api_url: &str, token: &Secret, repository: &str) -> Result<GitHub, GitHubError> {
-        let _ = (api_url, token, repository);
-        todo!()
+        let (owner, repo) = repository
+            .split_once('/')
+            .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
+            .ok_or_else(|| {
+                GitHubError::Setup(format!(
+                    "repository `{repository}` is not `owner/name` (GITHUB_REPOSITORY)"
+                ))
+            })?;
+        // A token read from a file or a secret often ends with a newline.
+        let value = token.expose().trim();
+        // RFC 9110 field values: visible ASCII; GitHub tokens never contain anything else.
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(GitHubError::Setup(
+                "the GitHub token is empty or contains characters that cannot be sent in a header"
+                    .into(),
+            ));
+        }
+        let base = api_url.trim_end_matches('/');
+        let setup =
+            |e: octocrab::Error| GitHubError::Setup(format!("GitHub API URL `{api_url}`: {e}"));
+        // Retries are NOT octocrab's: the crate is built without its `retry` feature (see
+        // `transport`), so a POST is sent exactly once unless GitHub rate-limited it.
+        let client = octocrab::OctocrabBuilder::new()
+            .base_uri(base)
+            .map_err(setup)?
+            .personal_token(value.to_owned())
+            .add_header(
+                http::header::ACCEPT,
+                "application/vnd.github+json".to_owned(),
+            )
+            .set_connect_timeout(Some(CONNECT_TIMEOUT))
+            .set_read_timeout(Some(IO_TIMEOUT))
+            .set_write_timeout(Some(IO_TIMEOUT))
+            .build()
+            .map_err(setup)?;
+        Ok(GitHub {
+            client,
+            owner: owner.to_owned(),
+            repo: repo.to_owned(),
+            retry: RetrySettings::default(),
+        })
     }
 
     pub fn with_retry(self, settings: RetrySettings) -> GitHub {
-        let _ = settings;
-        todo!()
+        GitHub {
+            retry: settings,
+            ..self
+        }
     }
 
     /// `owner/name`.
     pub fn repository(&self) -> String {
-        todo!()
+        format!("{}/{}", self.owner, self.repo)
     }
 
-    pub async fn create_deployment(&self, new: &NewDeployment) -> Result<Deployment, GitHubError> {
-        let _ = new;
-        todo!()
+    /// `/repos/{owner}/{repo}{rest}`.
+    fn repo_path(&self, rest: &str) -> String {
+        format!(
+            "/repos/{}/{}{rest}",
+            encode(&self.owner),
+            encode(&self.repo)
+        )
     }
 
-    /// Newest first, at most `filter.limit`.
-    pub async fn deployments(
+    /// Sends a request under the retry policy; any status comes back.
+    async fn send<B: Serialize + ?Sized>(
         &self,
-        filter: &DeploymentFilter,
-    ) -> Result<Vec<Deployment>, GitHubError> {
-        let _ = filter;
-        todo!()
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<transport::Answer, GitHubError> {
+        transport::send(&self.client, &self.retry, method, path, body).await
     }
 
-    pub async fn create_status(
+    /// Sends a request and decodes a 2xx answer as `T`; any other status is a `Status` error.
+    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,
-        deployment: u64,
-        status: &NewStatus,
-    ) -> Result<DeploymentStatus, GitHubError> {
-        let _ = (deployment, status);
-        todo!()
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, GitHubError> {
+        let answer = self.send(method.clone(), path, body).await?;
+        let answer = expect_success(&method, path, answer)?;
+        decode(&method, path, &answer.body)
     }
 
-    /// Newest first.
-    pub async fn statuses(&self, deployment: u64) -> Result<Vec<DeploymentStatus>, GitHubError> {
-        let _ = deployment;
-        todo!()
-    }
-
-    /// `None` when the environment does not exist (404).
-    pub async fn environment(&self, name: &str) -> Result<Option<EnvironmentState>, GitHubError> {
-        let _ = name;
-        todo!()
-    }
-
-    /// Creates or updates the environment and makes its custom branch policies exactly
-    /// `rules.branches` (adding and deleting patterns).
-    pub async fn put_environment(
+    /// Every item of a paged list at `path` (which may carry a query), `per_page=100`, until
+    /// GitHub has no next page or `limit` items are in. `items` takes the list out of a page
+    /// (some endpoints wrap it in an object).
+    async fn paged<T: DeserializeOwned>(
         &self,
-        name: &str,
-        rules: &EnvironmentRules,
-    ) -> Result<(), GitHubError> {
-        let _ = (name, rules);
-        todo!()
+        path: &str,
+        limit: usize,
+        items: impl Fn(Value) -> Option<Value>,
+    ) -> Result<Vec<T>, GitHubError> {
+        let mut out = Vec::new();
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut page = 1;
+        while out.len() < limit {
+            let url = format!("{path}{separator}per_page={PER_PAGE}&page={page}");
+            let answer = self.send(Method::GET, &url, None::<&()>).await?;
+            let answer = expect_success(&Method::GET, &url, answer)?;
+            let value: Value = decode(&Method::GET, &url, &answer.body)?;
+            let list = items(value).unwrap_or(Value::Array(Vec::new()));
+            let list: Vec<T> = serde_json::from_value(list).map_err(|e| GitHubError::Decode {
+                method: "GET".into(),
+                path: url.clone(),
+                message: e.to_string(),
+            })?;
+            let full = list.len() >= PER_PAGE;
+            out.extend(list);
+            if !full || !has_next_page(&answer.headers) {
+                break;
+            }
+            page += 1;
+        }
+        out.truncate(limit);
+        Ok(out)
     }
 
     /// A user's id from their login (`GET /users/{login}`).
     pub async fn user_id(&self, login: &str) -> Result<u64, GitHubError> {
-        let _ = login;
-        todo!()
+        let account: Account = self
+            .call(
+                Method::GET,
+                &format!("/users/{}", encode(login)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(account.id)
     }
 
     /// A team's id from its slug in the repository's owner organisation
     /// (`GET /orgs/{org}/teams/{slug}`).
     pub async fn team_id(&self, slug: &str) -> Result<u64, GitHubError> {
-        let _ = slug;
-        todo!()
+        #[derive(Deserialize)]
+        struct Team {
+            id: u64,
+        }
+        let team: Team = self
+            .call(
+                Method::GET,
+                &format!("/orgs/{}/teams/{}", encode(&self.owner), encode(slug)),
+                None::<&()>,
+            )
+            .await?;
+        Ok(team.id)
+    }
+}
+
+/// A 2xx answer, or GitHub's error as `Status` (message, 422 details, and the permission GitHub
+/// says the call needs).
+fn expect_success(
+    method: &Method,
+    path: &str,
+    answer: transport::Answer,
+) -> Result<transport::Answer, GitHubError> {
+    if (200..300).contains(&answer.status) {
+        return Ok(answer);
+    }
+    Err(status_error(method, path, &answer))
+}
+
+fn status_error(method: &Method, path: &str, answer: &transport::Answer) -> GitHubError {
+    GitHubError::Status {
+        method: method.to_string(),
+        path: path.to_owned(),
+        status: answer.status,
+        message: transport::error_message(answer.status, &answer.body),
+        accepted_permissions: answer
+            .headers
+            .get("x-accepted-github-permissions")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()),
+    }
+}
+
+fn decode<T: DeserializeOwned>(method: &Method, path: &str, body: &[u8]) -> Result<T, GitHubError> {
+    serde_json::from_slice(body).map_err(|e| GitHubError::Decode {
+        method: method.to_string(),
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Whether a `Link` header has a `rel="next"` entry.
+fn has_next_page(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|link| link.split(';').skip(1).any(|p| p.trim() == "rel=\"next\""))
+}
+
+/// Percent-encodes a path segment or query value: everything but RFC 3986's unreserved
+/// characters, so an environment named `QA / staging` or `prod#1` stays one segment.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_encoded_as_one_path_segment() {
+        assert_eq!(encode("production"), "production");
+        assert_eq!(encode("QA / staging"), "QA%20%2F%20staging");
+        assert_eq!(encode("prod#1?x=é"), "prod%231%3Fx%3D%C3%A9");
     }
 
-    /// Creates, or edits in place, the one comment on issue/PR `number` whose body contains
-    /// `marker` (an HTML comment); returns the comment's html_url.
-    pub async fn upsert_comment(
-        &self,
-        number: u64,
-        marker: &str,
-        body: &str,
-    ) -> Result<String, GitHubError> {
-        let _ = (number, marker, body);
-        todo!()
+    #[test]
+    fn next_page_comes_from_the_link_header() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::LINK,
+            "<https://api.github.com/x?page=2>; rel=\"next\", <https://api.github.com/x?page=5>; rel=\"last\""
+                .parse()
+                .unwrap(),
+        );
+        assert!(has_next_page(&headers));
+        headers.insert(
+            http::header::LINK,
+            "<https://api.github.com/x?page=1>; rel=\"prev\""
+                .parse()
+                .unwrap(),
+        );
+        assert!(!has_next_page(&headers));
+        assert!(!has_next_page(&http::HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_malformed_repository_or_token_is_a_setup_error() {
+        let console = crate::actions::Console::new(false);
+        let token = Secret::new("ghp_example", &console);
+        for repo in ["noslash", "/name", "owner/", "a/b/c"] {
+            assert!(
+                matches!(
+                    GitHub::new("https://api.github.com", &token, repo),
+                    Err(GitHubError::Setup(_))
+                ),
+                "{repo}"
+            );
+        }
+        let bad = Secret::new("tok en", &console);
+        assert!(matches!(
+            GitHub::new("https://api.github.com", &bad, "o/r"),
+            Err(GitHubError::Setup(_))
+        ));
     }
 }
