@@ -366,9 +366,31 @@ pub fn escape_md(text: &str) -> String {
     out
 }
 
+/// [`escape_md`] for messages that mark names with backticks (`` `main` matches main ``): each
+/// backticked part becomes [`code`], the rest is escaped. An unpaired backtick stays literal.
+pub fn escape_md_with_code(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let paired = parts.len() % 2 == 1;
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in parts.iter().enumerate() {
+        let last = i == parts.len() - 1;
+        if i % 2 == 1 && (paired || !last) {
+            out.push_str(&code(part));
+        } else {
+            if i % 2 == 1 {
+                out.push_str("\\`");
+            }
+            out.push_str(&escape_md(part));
+        }
+    }
+    out
+}
+
 /// Inline code for text from users or the cluster. A Markdown code span would show escapes
 /// literally (`CORS\_ORIGIN`) and break on backticks, so this is HTML `<code>` with the text
-/// HTML-escaped, and `|` encoded so it cannot end a table cell.
+/// HTML-escaped, and `|` encoded so it cannot end a table cell. GitHub still parses Markdown
+/// inside raw `<code>`, so the characters that start a link, emphasis or a code span are
+/// encoded as entities too: `[x](https://…)` from the cluster stays text.
 pub fn code(text: &str) -> String {
     let mut out = String::from("<code>");
     for c in text.chars() {
@@ -376,7 +398,10 @@ pub fn code(text: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '|' => out.push_str("&#124;"),
+            // `_` stays: names are full of it, and inside a word it never makes emphasis.
+            '|' | '`' | '*' | '[' | ']' | '\\' | '~' => {
+                out.push_str(&format!("&#{};", u32::from(c)));
+            }
             '\n' | '\r' => out.push(' '),
             c => out.push(c),
         }
@@ -687,5 +712,14 @@ mod tests {
     fn code_spans_escape_html_and_pipes_but_not_underscores() {
         assert_eq!(code("CORS_ORIGIN"), "<code>CORS_ORIGIN</code>");
         assert_eq!(code("a|b<script>"), "<code>a&#124;b&lt;script&gt;</code>");
+        assert_eq!(
+            escape_md_with_code("`main` matches a*b"),
+            "<code>main</code> matches a\\*b"
+        );
+        assert_eq!(escape_md_with_code("odd ` one"), "odd \\` one");
+        assert_eq!(
+            code("[x](https://e.com) *b* `c`"),
+            "<code>&#91;x&#93;(https://e.com) &#42;b&#42; &#96;c&#96;</code>"
+        );
     }
 }
