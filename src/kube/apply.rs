@@ -72,6 +72,12 @@ pub enum ApplyError {
         #[source]
         source: ApiError,
     },
+    #[error("{object}: reading the live object failed")]
+    Read {
+        object: String,
+        #[source]
+        source: ApiError,
+    },
     #[error("{object}: the API server does not serve {api_version} {kind}")]
     UnknownKind {
         object: String,
@@ -87,6 +93,7 @@ impl ApplyError {
         match self {
             ApplyError::Conflict { object, .. }
             | ApplyError::Rejected { object, .. }
+            | ApplyError::Read { object, .. }
             | ApplyError::UnknownKind { object, .. } => object,
         }
     }
@@ -217,6 +224,35 @@ async fn resource(client: &Client, object: &Value) -> Result<(ApiResource, Scope
     }
 }
 
+/// The API of `object`'s resource, in its namespace when it is namespaced.
+async fn api_for(client: &Client, object: &Value) -> Result<Api<DynamicObject>, ApplyError> {
+    let (resource, scope) = resource(client, object).await?;
+    let namespace = object["metadata"]["namespace"].as_str();
+    Ok(match (scope, namespace) {
+        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+        (Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &resource),
+        (Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
+    })
+}
+
+/// The live object that applying `object` would change (same resource, namespace and name),
+/// or `None` when there is none: the "before" of a server-side dry-run diff, as `kubectl diff`
+/// reads it. Retries like every call here.
+///
+/// # Errors
+/// A kind the server does not know, or the read failed in the server's words.
+pub async fn get_live(client: &Client, object: &Value) -> Result<Option<Value>, ApplyError> {
+    let api = api_for(client, object).await?;
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    match api::retrying("reading the live object", || api.get_opt(name)).await {
+        Ok(found) => Ok(found.map(|o| serde_json::to_value(o).unwrap_or(Value::Null))),
+        Err(source) => Err(ApplyError::Read {
+            object: object_ref(object),
+            source,
+        }),
+    }
+}
+
 /// Server-side applies one object (retrying throttling and server errors).
 ///
 /// # Errors
@@ -228,14 +264,9 @@ pub async fn apply_one(
     mode: Mode,
     force: Force,
 ) -> Result<Applied, ApplyError> {
-    let (resource, scope) = resource(client, object).await?;
+    let api = api_for(client, object).await?;
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let namespace = object["metadata"]["namespace"].as_str();
-    let api: Api<DynamicObject> = match (scope, namespace) {
-        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
-        (Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &resource),
-        (Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
-    };
     let params = |force: Force| {
         let mut p = PatchParams::apply(MANAGER);
         if force == Force::Yes {
