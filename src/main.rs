@@ -93,7 +93,7 @@ fn main() -> ExitCode {
 /// One function per subcommand.
 async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Result<Outcome> {
     match &cli.command {
-        cli::Command::Plan(args) => pipeline::plan::run_plan(rt, &cli.global, args),
+        cli::Command::Plan(args) => pipeline::plan::run_plan(rt, &cli.global, args).await,
         cli::Command::Push(args) => pipeline::push::run_push(rt, &cli.global, args).await,
         cli::Command::Copy(args) => pipeline::copy::run_copy(rt, &cli.global, args).await,
         cli::Command::Deploy(args) => pipeline::deploy::run_deploy(rt, &cli.global, args).await,

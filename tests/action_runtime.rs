@@ -127,6 +127,7 @@ fn plan_as_an_action_writes_outputs_summary_and_report() {
 fn a_secret_input_is_masked_first_and_never_written() {
     let secret = "ghs_anothersecret_9f8e7d6c5b4a";
     let a = run_action(&[
+        ("command", "plan"),
         ("config", example_config().to_str().unwrap()),
         ("environment", "production"),
         ("github-token", secret),
@@ -166,6 +167,7 @@ fn a_secret_input_is_masked_first_and_never_written() {
 fn one_pinned_service_sets_digest_and_image_outputs() {
     let image = format!("studysphere.azurecr.io/studysphere/auth-service@{DIGEST_A}");
     let a = run_action(&[
+        ("command", "plan"),
         ("config", example_config().to_str().unwrap()),
         ("environment", "testing"),
         ("service", "auth-service"),
@@ -179,6 +181,7 @@ fn one_pinned_service_sets_digest_and_image_outputs() {
 #[test]
 fn invalid_inputs_exit_2_with_an_annotation_and_the_outcome_output() {
     let a = run_action(&[
+        ("command", "plan"),
         ("config", example_config().to_str().unwrap()),
         ("environment", "staging"),
         ("images", "not-a-reference"),

@@ -3,6 +3,8 @@
 
 /// The programmable HTTP(S) service the smoke-check tests point at.
 mod checks_server;
+/// The fake GitHub REST API (deployments, environments, comments) the GitHub tests run against.
+mod fake_github;
 mod fake_kube;
 mod support;
 mod util;
@@ -18,12 +20,22 @@ mod checks_smoke;
 mod config_corpus;
 /// action.yml, the README tables and the input table in code say the same thing.
 mod docs_sync;
+/// `promote environments check|sync` against the fake GitHub: drift, sync, permissions.
+mod environments_cmd;
 /// The fake Kubernetes API server and its controllers, checked with the real kube client.
 mod fake_kube_tests;
+/// The GitHub client against the fake GitHub: deployments, statuses, retries, rate limits,
+/// environments, the sticky comment.
+mod github_api;
 /// Connecting: AKS through ARM with refreshed Entra tokens, kubeconfig inputs and contexts.
 mod kube_connect;
 /// `deploy`, `rollback`, `history` end to end against the fake API server; measurements.
 mod kube_deploy;
+/// The jobs of promote.yml run in sequence by the binary as the runner starts it, against the
+/// real registry and the fake Kubernetes and GitHub APIs.
+mod pipeline_e2e;
+/// `plan`'s diffs against the base branch and the live cluster, and its pull-request comment.
+mod plan_diff;
 /// Registry sign-in: htpasswd, and token auth with RS256 JWTs and scope policies.
 mod registry_auth;
 /// Azure sign-in: GitHub OIDC → Entra → ACR, and its classic failures, against doubles.

@@ -350,6 +350,12 @@ mod tests {
     }
 
     #[test]
+    fn a_two_word_command_is_a_command_and_its_subcommand() {
+        let args = argv(&[("INPUT_COMMAND", " environments  check ")]);
+        assert_eq!(args[..3], ["promote", "environments", "check"]);
+    }
+
+    #[test]
     fn hyphens_are_kept_in_variable_names() {
         assert_eq!(env_name("output-dir"), "INPUT_OUTPUT-DIR");
         assert_eq!(env_name("github token"), "INPUT_GITHUB_TOKEN");
@@ -362,7 +368,7 @@ mod tests {
             args,
             [
                 "promote",
-                "plan",
+                "run",
                 "--config",
                 "promotion.yml",
                 "--output-dir",

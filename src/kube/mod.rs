@@ -23,6 +23,7 @@ pub mod lock;
 mod render;
 pub mod rollback;
 pub mod rollout;
+pub mod verified;
 mod watch;
 
 pub use render::{

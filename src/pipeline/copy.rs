@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use super::Runtime;
 use super::push::{destination, finish, retry_policy, transfer};
 use super::sign_in::registry_credentials;
-use crate::cli::{CopyArgs, GlobalArgs};
+use crate::cli::{AuthArgs, CopyArgs, GlobalArgs, TransferArgs};
 use crate::outcome::{Classified, Outcome};
-use crate::registry::{self, Client, Reference};
+use crate::registry::{self, Client, Digest, Reference};
 
 /// `promote copy`.
 pub async fn run_copy(
@@ -39,6 +39,29 @@ pub async fn run_copy(
         )));
     }
     let (target, tags) = destination(dst_text, &args.tags).map_err(Classified::invalid)?;
+    let copied = copy_image(rt, &global.auth, &source, &target, &tags, &args.transfer).await?;
+    finish(rt, &target, &copied.digest, &tags, "Copied");
+    Ok(Outcome::Success)
+}
+
+/// What [`copy_image`] did.
+#[derive(Debug, Clone)]
+pub(crate) struct Copied {
+    pub digest: Digest,
+    /// Bytes of the image's blobs (config and layers), whether moved or already there.
+    pub bytes: u64,
+}
+
+/// Copies `source` (pinned, or a tag resolved here once) to `target`'s repository and `tags`,
+/// and checks that the copy has the same digest.
+pub(crate) async fn copy_image(
+    rt: &Runtime<'_>,
+    auth: &AuthArgs,
+    source: &Reference,
+    target: &Reference,
+    tags: &[String],
+    transfer_args: &TransferArgs,
+) -> anyhow::Result<Copied> {
     let http = registry::Http::new();
     let same_registry = source.registry == target.registry;
 
@@ -48,27 +71,27 @@ pub async fn run_copy(
         dst_scopes.push(Client::scope(&source.repository, "pull"));
     }
     let dst_credentials =
-        registry_credentials(rt.ctx, rt.console, &global.auth, &http, &target.registry).await?;
+        registry_credentials(rt.ctx, rt.console, auth, &http, &target.registry).await?;
     let dst = Arc::new(Client::new(
         http.clone(),
         &target.registry,
         dst_credentials,
         dst_scopes,
         *rt.console,
-        retry_policy(&args.transfer),
+        retry_policy(transfer_args),
     ));
     let src = if same_registry {
         dst.clone()
     } else {
         let credentials =
-            registry_credentials(rt.ctx, rt.console, &global.auth, &http, &source.registry).await?;
+            registry_credentials(rt.ctx, rt.console, auth, &http, &source.registry).await?;
         Arc::new(Client::new(
             http,
             &source.registry,
             credentials,
             vec![Client::scope(&source.repository, "pull")],
             *rt.console,
-            retry_policy(&args.transfer),
+            retry_policy(transfer_args),
         ))
     };
 
@@ -80,7 +103,11 @@ pub async fn run_copy(
             .await
             .with_context(|| format!("failed to resolve {source}"))?
             .ok_or_else(|| anyhow::anyhow!("failed to resolve {source}: no such tag"))?,
-        (None, None) => unreachable!("checked above"),
+        (None, None) => {
+            return Err(Classified::invalid(anyhow::anyhow!(
+                "{source} names no image: add `@sha256:…` (or a tag, resolved once)"
+            )));
+        }
     };
     let image = registry::read_image(src.clone(), &source.repository, &digest)
         .await
@@ -88,7 +115,7 @@ pub async fn run_copy(
     // Within one repository (adding tags) the blobs are there already: HEAD finds them.
     let mount_from = (same_registry && source.repository != target.repository)
         .then_some(source.repository.as_str());
-    let copied = transfer(rt, &dst, &target, &image, &tags, mount_from, &args.transfer)
+    let copied = transfer(rt, &dst, target, &image, tags, mount_from, transfer_args)
         .await
         .with_context(|| format!("failed to copy {digest} to {}", target.name()))?;
     if copied != digest {
@@ -97,6 +124,44 @@ pub async fn run_copy(
             target.name()
         );
     }
-    finish(rt, &target, &copied, &tags, "Copied");
-    Ok(Outcome::Success)
+    Ok(Copied {
+        digest: copied,
+        bytes: image.total_bytes(),
+    })
+}
+
+/// The digest `reference` names: its own, or its tag's, resolved once here.
+pub(crate) async fn resolve_digest(
+    rt: &Runtime<'_>,
+    auth: &AuthArgs,
+    reference: &Reference,
+) -> anyhow::Result<Digest> {
+    if let Some(digest) = &reference.digest {
+        return Ok(digest.clone());
+    }
+    let Some(tag) = &reference.tag else {
+        return Err(Classified::invalid(anyhow::anyhow!(
+            "{reference} names no image: add `@sha256:…` (or a tag, resolved once)"
+        )));
+    };
+    let http = registry::Http::new();
+    let credentials =
+        registry_credentials(rt.ctx, rt.console, auth, &http, &reference.registry).await?;
+    let client = Client::new(
+        http,
+        &reference.registry,
+        credentials,
+        vec![Client::scope(&reference.repository, "pull")],
+        *rt.console,
+        registry::RetryPolicy::default(),
+    );
+    client
+        .resolve(&reference.repository, tag)
+        .await
+        .with_context(|| format!("failed to resolve {reference}"))?
+        .ok_or_else(|| {
+            Classified::invalid(anyhow::anyhow!(
+                "failed to resolve {reference}: no such tag"
+            ))
+        })
 }

@@ -188,7 +188,23 @@ pub async fn run_deploy(
     let timeout = args.timeout.unwrap_or(env.rollout.timeout);
 
     let mut report = DeployReport::new("deploy", env);
-    let result = deploy(rt, global, args, &config, env, &plan, timeout, &mut report).await;
+    let result = match connect_to(rt, global, &args.cluster, env).await {
+        Ok(connection) => {
+            deploy(
+                rt,
+                &connection,
+                args,
+                &config,
+                env,
+                &plan,
+                timeout,
+                &mut report,
+                async |_: &Runtime<'_>| Ok(()),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
     finish_report(
         rt,
         &mut report,
@@ -285,20 +301,23 @@ pub(crate) fn finish_report(
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one call site, each argument a different input
-async fn deploy(
+/// Steps 2–7. `before_write` runs once everything is validated and the locks are held, before
+/// the first object is written: `run` copies the release's images there, so a bad object or a
+/// held lock stops the promotion before the registry changes too.
+#[allow(clippy::too_many_arguments)] // two call sites, each argument a different input
+pub(crate) async fn deploy(
     rt: &mut Runtime<'_>,
-    global: &GlobalArgs,
+    connection: &Connection,
     args: &DeployArgs,
     config: &Config,
     env: &Environment,
     plan: &Plan,
     timeout: Duration,
     report: &mut DeployReport,
+    before_write: impl AsyncFnOnce(&Runtime<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Outcome> {
     let console = *rt.console;
     let env_plan = &plan.environments[0];
-    let connection = connect_to(rt, global, &args.cluster, env).await?;
     report.cluster = Some(connection.description.clone());
     eprintln!("Cluster: {}", connection.description);
     let client = connection.client.clone();
@@ -338,6 +357,12 @@ async fn deploy(
             .map(|r| r.service.clone())
             .collect();
         let locks = take_locks(rt, &client, env, &services, args.lock_timeout, report).await?;
+        if let Err(e) = before_write(rt).await {
+            for lock in locks {
+                lock.release().await;
+            }
+            return Err(e);
+        }
         let result = deploy_locked(
             &console,
             &client,

@@ -5,6 +5,7 @@
 pub mod copy;
 pub mod deploy;
 pub mod environments;
+pub mod gate;
 pub mod history;
 pub mod plan;
 pub mod push;

@@ -1,13 +1,196 @@
-//! `promote status` (in progress).
+//! `promote status`: the design document's Environment Comparison, live. For every environment
+//! and service: the digest running, its commit, the revision, ready/desired replicas, since
+//! when, who promoted it, and the last outcome GitHub recorded for the environment.
+//!
+//! Read-only. An environment whose cluster cannot be read is shown with the reason, and the
+//! command exits 1 so a script notices.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use k8s_openapi::jiff::Timestamp;
 
 use super::Runtime;
+use super::deploy::connect_to;
+use crate::actions::{Secret, redact};
 use crate::cli::{GlobalArgs, StatusArgs};
-use crate::outcome::Outcome;
+use crate::config::{self, Config, Environment};
+use crate::github::{DeploymentFilter, GitHub};
+use crate::kube::verified;
+use crate::outcome::{Classified, Outcome};
+use crate::report::{self, EnvironmentStatus, ServiceStatus, StatusReport};
 
+/// `promote status`.
 pub async fn run_status(
-    _rt: &mut Runtime<'_>,
-    _global: &GlobalArgs,
-    _args: &StatusArgs,
+    rt: &mut Runtime<'_>,
+    global: &GlobalArgs,
+    args: &StatusArgs,
 ) -> anyhow::Result<Outcome> {
-    anyhow::bail!("not implemented yet")
+    let config = config::load(&global.config)?;
+    let environments: Vec<&Environment> = match &args.environment {
+        Some(name) => match config.environment(name) {
+            Some(env) => vec![env],
+            None => {
+                let known: Vec<&str> = config
+                    .environments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect();
+                return Err(super::run::unknown_environment(name, &known).into());
+            }
+        },
+        None => config.environments.iter().collect(),
+    };
+    let github = match (&global.github_token, &rt.ctx.repository) {
+        (Some(token), Some(repository)) if !token.trim().is_empty() => Some(
+            GitHub::new(
+                &rt.ctx.api_url,
+                &Secret::new(token.trim(), rt.console),
+                repository,
+            )
+            .map_err(Classified::invalid)?,
+        ),
+        _ => None,
+    };
+
+    let mut report = StatusReport {
+        environments: Vec::new(),
+    };
+    for env in environments {
+        report
+            .environments
+            .push(environment_status(rt, global, args, &config, env, github.as_ref()).await);
+    }
+
+    eprint!("{}", report::status_text(&report, Timestamp::now()));
+    write_report(rt, &report, args.output_dir.as_deref());
+    report::status_summary(&report)
+        .write(rt.ctx)
+        .context("writing the job summary")?;
+    Ok(if report.environments.iter().any(|e| e.error.is_some()) {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
+}
+
+async fn environment_status(
+    rt: &Runtime<'_>,
+    global: &GlobalArgs,
+    args: &StatusArgs,
+    config: &Config,
+    env: &Environment,
+    github: Option<&GitHub>,
+) -> EnvironmentStatus {
+    let mut status = EnvironmentStatus {
+        environment: env.name.clone(),
+        namespace: env.namespace.clone(),
+        error: None,
+        services: Vec::new(),
+        last_outcome: None,
+        last_deployed_by: None,
+        last_deployed_at: None,
+    };
+    if let Some(github) = github {
+        match last_deployment(github, &env.name).await {
+            Ok(Some((state, by, at))) => {
+                status.last_outcome = Some(state);
+                status.last_deployed_by = by;
+                status.last_deployed_at = Some(at);
+            }
+            Ok(None) => status.last_outcome = Some("never deployed".to_string()),
+            Err(e) => status.last_outcome = Some(format!("unknown ({e})")),
+        }
+    }
+    let connection = match connect_to(rt, global, &args.cluster, env).await {
+        Ok(c) => c,
+        Err(e) => {
+            status.error = Some(redact(&format!("{e:#}")).into_owned());
+            return status;
+        }
+    };
+    for service in &config.services {
+        match verified::read(
+            &connection.client,
+            &env.namespace,
+            &service.deployment,
+            &service.container,
+        )
+        .await
+        {
+            Ok(live) => status.services.push(ServiceStatus {
+                service: service.name.clone(),
+                deployed: live.deployed,
+                digest: live.digest,
+                git_sha: live.git_sha,
+                revision: live.revision,
+                ready: live.ready,
+                desired: live.desired,
+                since: live.since,
+                verified_digest: live.verified_digest,
+                deployed_by: live.deployed_by,
+            }),
+            Err(e) => {
+                status.error = Some(format!(
+                    "cannot read deployment/{} in {}: {e}",
+                    service.deployment, env.namespace
+                ));
+                break;
+            }
+        }
+    }
+    status
+}
+
+/// The newest deployment of `environment`: its latest state, who made it, when.
+async fn last_deployment(
+    github: &GitHub,
+    environment: &str,
+) -> anyhow::Result<Option<(String, Option<String>, String)>> {
+    let deployments = github
+        .deployments(&DeploymentFilter {
+            environment: Some(environment.to_string()),
+            limit: 1,
+            ..DeploymentFilter::default()
+        })
+        .await?;
+    let Some(deployment) = deployments.into_iter().next() else {
+        return Ok(None);
+    };
+    let statuses = github.statuses(deployment.id).await?;
+    let state = statuses
+        .first()
+        .map(|s| {
+            serde_json::to_value(s.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| "created".to_string());
+    // GitHub's own deployments for a job are made by the Actions bot: the person is the
+    // status's creator, or unknown.
+    let by = statuses
+        .iter()
+        .rev()
+        .find_map(|s| s.creator.as_ref().map(|c| c.login.clone()))
+        .or_else(|| deployment.creator.as_ref().map(|c| c.login.clone()));
+    Ok(Some((state, by, deployment.created_at)))
+}
+
+fn write_report(rt: &mut Runtime<'_>, report: &StatusReport, output_dir: Option<&Path>) {
+    let dir = output_dir
+        .map(Path::to_path_buf)
+        .or_else(|| rt.ctx.runner_temp.as_ref().map(PathBuf::from));
+    let Some(dir) = dir else { return };
+    let path = dir.join("promote-status.json");
+    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, redact(&json).as_bytes()));
+    match written {
+        Ok(()) => rt.outputs.set("report-path", path.display().to_string()),
+        Err(e) => eprintln!(
+            "warning: cannot write the report to {}: {e}",
+            path.display()
+        ),
+    }
 }
