@@ -478,6 +478,26 @@ fn one_release_goes_through_all_three_environments() {
         production.report.as_ref().unwrap()["release"]["source"],
         "environment:testing"
     );
+
+    // status: every environment side by side, the same digests everywhere, who and the outcome.
+    let status = world.job("status", &[("command", "status")], "refs/heads/main");
+    assert_eq!(status.run.code, 0, "{:?}", status.run);
+    let report = status.report.as_ref().expect("a status report");
+    let environments = report["environments"].as_array().unwrap();
+    assert_eq!(environments.len(), 3);
+    for env in environments {
+        assert_eq!(env["last_outcome"], "success", "{env}");
+        for service in env["services"].as_array().unwrap() {
+            let name = service["service"].as_str().unwrap();
+            assert_eq!(service["digest"], digests[name].as_str(), "{env}");
+            assert_eq!(service["verified_digest"], digests[name].as_str());
+            assert_eq!(service["deployed_by"], "octocat");
+            assert_eq!(service["git_sha"], SHA);
+        }
+    }
+    let short = &digests["auth-service"]["sha256:".len()..][..12];
+    assert!(status.summary.contains(short), "{}", status.summary);
+    assert!(status.run.stderr.contains(short), "{}", status.run.stderr);
     world.assert_no_secret_anywhere();
 }
 

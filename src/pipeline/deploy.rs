@@ -1002,7 +1002,23 @@ async fn fail_and_roll_back(
         report,
     )
     .await?;
-    if rolled_back {
+    let first_deploy = report
+        .workloads
+        .iter()
+        .filter_map(|w| w.rollback.as_ref())
+        .all(|r| r.outcome == "not-possible");
+    if rolled_back && first_deploy {
+        // Nothing ran there before: there is nothing to return to, and saying "rolled back"
+        // would hide that the failing version is what runs now.
+        report.summary = format!(
+            "deploy to {} failed ({why}); nothing to roll back to (first deploy), left as deployed",
+            env.name
+        );
+        console.annotate(
+            &Annotation::warning(report.summary.clone()).title(format!("Failed in {}", env.name)),
+        );
+        Ok(Outcome::Failed)
+    } else if rolled_back {
         report.summary = format!("deploy to {} failed ({why}); rolled back", env.name);
         console.annotate(
             &Annotation::warning(report.summary.clone()).title(format!("Rolled back {}", env.name)),

@@ -540,7 +540,7 @@ fn service_names(config: &Config) -> String {
 }
 
 /// The payload key under which the release is recorded on deployments this action creates.
-const PAYLOAD_KEY: &str = "promote";
+pub(crate) const PAYLOAD_KEY: &str = "promote";
 
 /// The newest deployment of `environment` whose latest status is success, as a [`Record`].
 async fn latest_success(github: &GitHub, environment: &str) -> anyhow::Result<Record> {
@@ -658,7 +658,7 @@ impl Recorder {
                         task: "deploy".to_string(),
                         auto_merge: false,
                         required_contexts: Vec::new(),
-                        payload: payload(release),
+                        payload: payload(release, rt.ctx.actor.as_deref()),
                         environment: env.name.clone(),
                         description: format!("promote-action: release {}", release.id),
                         transient_environment: false,
@@ -739,9 +739,10 @@ fn permission_error(e: crate::github::GitHubError, permission: &str) -> anyhow::
     anyhow::Error::new(e)
 }
 
-fn payload(release: &Release) -> Value {
+fn payload(release: &Release, actor: Option<&str>) -> Value {
     json!({
         PAYLOAD_KEY: {
+            "actor": actor,
             "release": release.id,
             "source": release.source,
             "sha": release.sha,
@@ -955,7 +956,7 @@ mod tests {
             git_ref: "abc".into(),
             task: "deploy".into(),
             environment: "development".into(),
-            payload: payload(&release),
+            payload: payload(&release, Some("octocat")),
             description: None,
             creator: None,
             created_at: "2026-01-01T00:00:00Z".into(),

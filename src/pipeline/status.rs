@@ -12,6 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::Runtime;
 use super::deploy::connect_to;
+use super::run::PAYLOAD_KEY;
 use crate::actions::{Secret, redact};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::config::{self, Config, Environment};
@@ -139,6 +140,9 @@ async fn environment_status(
             }
         }
     }
+    if status.last_deployed_by.is_none() {
+        status.last_deployed_by = status.services.iter().find_map(|s| s.deployed_by.clone());
+    }
     status
 }
 
@@ -167,13 +171,18 @@ async fn last_deployment(
                 .unwrap_or_default()
         })
         .unwrap_or_else(|| "created".to_string());
-    // GitHub's own deployments for a job are made by the Actions bot: the person is the
-    // status's creator, or unknown.
-    let by = statuses
-        .iter()
-        .rev()
-        .find_map(|s| s.creator.as_ref().map(|c| c.login.clone()))
-        .or_else(|| deployment.creator.as_ref().map(|c| c.login.clone()));
+    // With a workflow's token every deployment is made by the Actions bot: the person is the
+    // actor our payload records; for GitHub's own job deployments it is left to the cluster.
+    let by = deployment.payload[PAYLOAD_KEY]["actor"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| {
+            deployment
+                .creator
+                .as_ref()
+                .map(|c| c.login.clone())
+                .filter(|login| login != crate::github::ACTIONS_BOT)
+        });
     Ok(Some((state, by, deployment.created_at)))
 }
 
