@@ -512,7 +512,7 @@ fn verify_inputs_that_cannot_work() {
         (
             "an unknown environment",
             vec!["verify", "--environment", "staging"],
-            "unknown environment `staging` (one of: testing)",
+            "unknown environment `staging` (the promotion file declares: testing)",
         ),
         (
             "an unknown service",

@@ -548,8 +548,21 @@ fn the_gate_refuses_a_wrong_branch_and_a_lower_environment_changed_by_hand() {
     );
     assert!(world.running("development").is_empty());
 
-    let dev = world.promote("development", Some(&images), "refs/heads/main");
+    // By tag this time: resolved to the build's digests once, and those are what run.
+    let by_tag: String = SERVICES
+        .iter()
+        .map(|s| {
+            format!(
+                "{s}={}/studysphere/{s}:build-4b825dc\n",
+                world.registry.addr
+            )
+        })
+        .collect();
+    let dev = world.promote("development", Some(&by_tag), "refs/heads/main");
     assert_eq!(dev.run.code, 0, "{:?}", dev.run);
+    for (service, digest) in &digests {
+        assert!(world.running("development")[*service].ends_with(digest.as_str()));
+    }
     // Someone changes development by hand: its cluster no longer runs what was verified.
     let mut deployment = world
         .kube

@@ -235,23 +235,7 @@ pub async fn run_environments(
         EnvironmentsCommand::Check(args) => (Mode::Check, args),
     };
     let config = config::load(&global.config)?;
-    let targets: Vec<&Environment> = match args.environment.as_deref().filter(|e| !e.is_empty()) {
-        None => config.environments.iter().collect(),
-        Some(name) => match config.environment(name) {
-            Some(env) => vec![env],
-            None => {
-                let known: Vec<&str> = config
-                    .environments
-                    .iter()
-                    .map(|e| e.name.as_str())
-                    .collect();
-                return Err(Classified::invalid(anyhow::anyhow!(
-                    "unknown environment `{name}` (one of: {})",
-                    known.join(", ")
-                )));
-            }
-        },
-    };
+    let targets = super::environments(&config, args.environment.as_deref())?;
     let Some(repository) = rt.ctx.repository.clone() else {
         return Err(Classified::invalid(anyhow::anyhow!(
             "GITHUB_REPOSITORY is not set: set it to `owner/name` of the repository whose \

@@ -37,6 +37,68 @@ impl Runtime<'_> {
     }
 }
 
+/// The environment `name` of the promotion file, or an input error naming the ones it declares.
+pub(crate) fn environment<'a>(
+    config: &'a crate::config::Config,
+    name: &str,
+) -> Result<&'a crate::config::Environment, ConfigErrors> {
+    config.environment(name).ok_or_else(|| {
+        let known: Vec<&str> = config
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        ConfigErrors(vec![crate::config::ConfigError {
+            file: std::path::PathBuf::new(),
+            pos: crate::config::yaml::Pos { line: 0, col: 0 },
+            field: "environment".to_string(),
+            message: format!(
+                "unknown environment `{name}` (the promotion file declares: {})",
+                known.join(", ")
+            ),
+        }])
+    })
+}
+
+/// `environment` when given, else every environment in promotion order.
+pub(crate) fn environments<'a>(
+    config: &'a crate::config::Config,
+    name: Option<&str>,
+) -> Result<Vec<&'a crate::config::Environment>, ConfigErrors> {
+    match name.filter(|n| !n.is_empty()) {
+        Some(name) => Ok(vec![environment(config, name)?]),
+        None => Ok(config.environments.iter().collect()),
+    }
+}
+
+/// Writes a command's JSON report as `file_name` into `output_dir` (default: the runner's temp
+/// directory) and sets the `report-path` output. A report that cannot be written is a warning:
+/// the command's own outcome stands.
+pub(crate) fn write_report(
+    rt: &mut Runtime<'_>,
+    file_name: &str,
+    report: &impl serde::Serialize,
+    output_dir: Option<&std::path::Path>,
+) {
+    let dir = output_dir
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| rt.ctx.runner_temp.as_ref().map(std::path::PathBuf::from));
+    let Some(dir) = dir else { return };
+    let path = dir.join(file_name);
+    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    // Nothing secret is put in a report; redacting is the seatbelt for what a server might echo
+    // back into a message.
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, crate::actions::redact(&json).as_bytes()));
+    match written {
+        Ok(()) => rt.outputs.set("report-path", path.display().to_string()),
+        Err(e) => eprintln!(
+            "warning: cannot write the report to {}: {e}",
+            path.display()
+        ),
+    }
+}
+
 /// Prints a failed command's error once, in the form its reader needs: every config error
 /// located (and annotated in Actions), anything else as one line with its causes.
 pub fn report_failure(console: &Console, err: &anyhow::Error) -> Outcome {

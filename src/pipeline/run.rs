@@ -15,7 +15,7 @@
 //! 6. Outputs, the JSON report (promote-run.json) and the job summary.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use k8s_openapi::jiff::Timestamp;
@@ -50,14 +50,7 @@ pub async fn run_promotion(
 ) -> anyhow::Result<Outcome> {
     let started = tokio::time::Instant::now();
     let config = config::load(&global.config)?;
-    let Some(env) = config.environment(&args.environment) else {
-        let known: Vec<&str> = config
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
-        return Err(unknown_environment(&args.environment, &known).into());
-    };
+    let env = super::environment(&config, &args.environment)?;
     let mut report = new_report(rt, env);
     let github = github_client(rt, global)?;
     if github.is_none() {
@@ -103,19 +96,6 @@ pub async fn run_promotion(
     report.path = promotion_path(&config, env, github.as_ref(), &report).await;
     finish(rt, &mut report, started, args.output_dir.as_deref());
     result
-}
-
-/// An `environment` input the promotion file does not declare, reported like every input error.
-pub(crate) fn unknown_environment(name: &str, known: &[&str]) -> crate::config::ConfigErrors {
-    crate::config::ConfigErrors(vec![crate::config::ConfigError {
-        file: PathBuf::new(),
-        pos: crate::config::yaml::Pos { line: 0, col: 0 },
-        field: "environment".to_string(),
-        message: format!(
-            "unknown environment `{name}` (the promotion file declares: {})",
-            known.join(", ")
-        ),
-    }])
 }
 
 fn new_report(rt: &Runtime<'_>, env: &Environment) -> RunReport {
@@ -901,24 +881,7 @@ fn finish(
         rt.outputs.set("environment-url", url.clone());
     }
     eprintln!("{}", report::run_text(report));
-    let dir = output_dir
-        .map(Path::to_path_buf)
-        .or_else(|| rt.ctx.runner_temp.as_ref().map(PathBuf::from));
-    if let Some(dir) = dir {
-        let path = dir.join("promote-run.json");
-        let json = serde_json::to_string_pretty(&*report).unwrap_or_default();
-        // Nothing secret is put in the report; redacting is the seatbelt for what a server
-        // might echo back into a message.
-        let written = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(&path, redact(&json).as_bytes()));
-        match written {
-            Ok(()) => rt.outputs.set("report-path", path.display().to_string()),
-            Err(e) => eprintln!(
-                "warning: cannot write the report to {}: {e}",
-                path.display()
-            ),
-        }
-    }
+    super::write_report(rt, "promote-run.json", &*report, output_dir);
     if let Err(e) = report::run_summary(report).write(rt.ctx) {
         eprintln!("warning: cannot write the job summary: {e}");
     }

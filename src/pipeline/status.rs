@@ -5,8 +5,6 @@
 //! Read-only. An environment whose cluster cannot be read is shown with the reason, and the
 //! command exits 1 so a script notices.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Context as _;
 use k8s_openapi::jiff::Timestamp;
 
@@ -28,20 +26,7 @@ pub async fn run_status(
     args: &StatusArgs,
 ) -> anyhow::Result<Outcome> {
     let config = config::load(&global.config)?;
-    let environments: Vec<&Environment> = match &args.environment {
-        Some(name) => match config.environment(name) {
-            Some(env) => vec![env],
-            None => {
-                let known: Vec<&str> = config
-                    .environments
-                    .iter()
-                    .map(|e| e.name.as_str())
-                    .collect();
-                return Err(super::run::unknown_environment(name, &known).into());
-            }
-        },
-        None => config.environments.iter().collect(),
-    };
+    let environments = super::environments(&config, args.environment.as_deref())?;
     let github = match (&global.github_token, &rt.ctx.repository) {
         (Some(token), Some(repository)) if !token.trim().is_empty() => Some(
             GitHub::new(
@@ -64,7 +49,12 @@ pub async fn run_status(
     }
 
     eprint!("{}", report::status_text(&report, Timestamp::now()));
-    write_report(rt, &report, args.output_dir.as_deref());
+    super::write_report(
+        rt,
+        "promote-status.json",
+        &report,
+        args.output_dir.as_deref(),
+    );
     report::status_summary(&report)
         .write(rt.ctx)
         .context("writing the job summary")?;
@@ -184,22 +174,4 @@ async fn last_deployment(
                 .filter(|login| login != crate::github::ACTIONS_BOT)
         });
     Ok(Some((state, by, deployment.created_at)))
-}
-
-fn write_report(rt: &mut Runtime<'_>, report: &StatusReport, output_dir: Option<&Path>) {
-    let dir = output_dir
-        .map(Path::to_path_buf)
-        .or_else(|| rt.ctx.runner_temp.as_ref().map(PathBuf::from));
-    let Some(dir) = dir else { return };
-    let path = dir.join("promote-status.json");
-    let json = serde_json::to_string_pretty(report).unwrap_or_default();
-    let written = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, redact(&json).as_bytes()));
-    match written {
-        Ok(()) => rt.outputs.set("report-path", path.display().to_string()),
-        Err(e) => eprintln!(
-            "warning: cannot write the report to {}: {e}",
-            path.display()
-        ),
-    }
 }

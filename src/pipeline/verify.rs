@@ -12,14 +12,14 @@
 //! `scripts/bench-smoke`, which compares it with `hey`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::Runtime;
 use super::plan::{PlanRequest, plan};
-use crate::actions::{Priority, Summary, redact};
+use crate::actions::{Priority, Summary};
 use crate::checks::{self, Site, Verification, VerifyReport};
 use crate::cli::{GlobalArgs, SampleArgs, VerifyArgs};
 use crate::config::{self, CheckRoute, Slo, SmokeCheck};
@@ -57,17 +57,7 @@ pub async fn run_verify(
         .as_deref()
         .expect("clap requires --environment without --url");
     let config = config::load(&global.config)?;
-    let Some(env) = config.environment(name) else {
-        let known: Vec<&str> = config
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
-        return Err(Classified::invalid(anyhow::anyhow!(
-            "unknown environment `{name}` (one of: {})",
-            known.join(", ")
-        )));
-    };
+    let env = super::environment(&config, name)?;
     if let Some(service) = &args.service
         && config.service(service).is_none()
     {
@@ -214,29 +204,16 @@ fn finish(rt: &mut Runtime<'_>, report: &VerifyReport, output_dir: Option<&Path>
             if report.checks.len() == 1 { "" } else { "s" }
         );
     }
-    let dir = output_dir
-        .map(Path::to_path_buf)
-        .or_else(|| rt.ctx.runner_temp.as_ref().map(PathBuf::from));
-    if let Some(dir) = dir {
-        let path = dir.join("promote-verify.json");
-        let json = serde_json::to_string_pretty(&Report {
+    super::write_report(
+        rt,
+        "promote-verify.json",
+        &Report {
             command: "verify",
             outcome: outcome.word(),
             verification: report,
-        })
-        .unwrap_or_default();
-        // Nothing secret is put in the report; redacting is the seatbelt for what a server
-        // might echo back into a reason.
-        let written = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(&path, redact(&json).as_bytes()));
-        match written {
-            Ok(()) => rt.outputs.set("report-path", path.display().to_string()),
-            Err(e) => eprintln!(
-                "warning: cannot write the report to {}: {e}",
-                path.display()
-            ),
-        }
-    }
+        },
+        output_dir,
+    );
     if rt.ctx.summary_file.is_some() && !report.checks.is_empty() {
         let mut summary = Summary::new();
         summary.section(
