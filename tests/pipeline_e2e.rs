@@ -393,6 +393,11 @@ fn one_release_goes_through_all_three_environments() {
     let dev = world.promote("development", Some(&images), "refs/heads/main");
     assert_eq!(dev.run.code, 0, "{:?}", dev.run);
     assert_eq!(dev.outputs["outcome"], "success");
+    // GitHub closes its job deployment when the job ends, after the action's own status.
+    let job_url = format!("https://github.com/{OWNER}/{REPO}/actions/runs/{RUN_ID}/job/1");
+    world
+        .github
+        .add_status(job_deployment, "success", Some(&job_url));
     assert_eq!(
         dev.outputs["environment-url"],
         world.health["development"].url("").trim_end_matches('/')
@@ -441,8 +446,8 @@ fn one_release_goes_through_all_three_environments() {
             .into_iter()
             .rev()
             .collect::<Vec<_>>(),
-        ["in_progress", "in_progress", "success"],
-        "GitHub's in_progress, then ours"
+        ["in_progress", "in_progress", "success", "success"],
+        "GitHub's in_progress, ours, then GitHub's own at the job's end"
     );
     for env in ["testing", "production"] {
         assert_eq!(world.states(env), [["in_progress", "success"]], "{env}");

@@ -545,10 +545,18 @@ async fn latest_successful(
         .await?;
     for deployment in deployments {
         let statuses = github.statuses(deployment.id).await?;
-        if let Some(latest) = statuses.first()
-            && latest.state == DeploymentState::Success
+        if statuses
+            .first()
+            .is_some_and(|latest| latest.state == DeploymentState::Success)
         {
-            return Ok(Some((deployment, latest.description.clone())));
+            // GitHub posts its own status when a job with `environment:` ends, after ours: the
+            // release id is in the newest success status that names one.
+            let description = statuses
+                .iter()
+                .filter(|s| s.state == DeploymentState::Success)
+                .filter_map(|s| s.description.clone())
+                .find(|d| release_in_description(d).is_some());
+            return Ok(Some((deployment, description)));
         }
     }
     Ok(None)
