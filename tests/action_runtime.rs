@@ -4,30 +4,6 @@ use std::path::Path;
 use crate::util::{DIGEST_A, DIGEST_B, example_config, promote, read, run};
 
 /// Parses a GITHUB_OUTPUT file: `name<<DELIM` / value lines / `DELIM`, or `name=value`.
-fn parse_file_commands(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if let Some((name, delimiter)) = line.split_once("<<") {
-            let mut value = Vec::new();
-            for l in lines.by_ref() {
-                if l == delimiter {
-                    break;
-                }
-                value.push(l);
-            }
-            assert!(
-                delimiter.starts_with("ghadelimiter_"),
-                "random delimiter, got {delimiter}"
-            );
-            out.insert(name.to_string(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
-            out.insert(name.to_string(), value.to_string());
-        }
-    }
-    out
-}
-
 struct ActionRun {
     run: crate::util::Run,
     outputs: BTreeMap<String, String>,
@@ -56,7 +32,7 @@ fn run_action(inputs: &[(&str, &str)]) -> ActionRun {
     }
     let run = run(&mut cmd);
     let outputs = if output_file.exists() {
-        parse_file_commands(&read(&output_file))
+        crate::util::parse_file_commands(&read(&output_file))
     } else {
         BTreeMap::new()
     };

@@ -214,7 +214,7 @@ spec:
         }
         let run = run(&mut cmd);
         let outputs = if output.exists() {
-            parse_outputs(&read(&output))
+            crate::util::parse_file_commands(&read(&output))
         } else {
             BTreeMap::new()
         };
@@ -350,27 +350,6 @@ fn binary() -> Command {
     }
     cmd.current_dir(repo_root());
     cmd
-}
-
-/// `name=value` and `name<<DELIM … DELIM` lines of a GITHUB_OUTPUT file.
-fn parse_outputs(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        if let Some((name, delimiter)) = line.split_once("<<") {
-            let mut value = Vec::new();
-            for l in lines.by_ref() {
-                if l == delimiter {
-                    break;
-                }
-                value.push(l);
-            }
-            out.insert(name.to_string(), value.join("\n"));
-        } else if let Some((name, value)) = line.split_once('=') {
-            out.insert(name.to_string(), value.to_string());
-        }
-    }
-    out
 }
 
 fn images_input(world: &World, digests: &BTreeMap<&str, String>) -> String {

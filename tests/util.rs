@@ -84,3 +84,29 @@ pub const DIGEST_A: &str =
     "sha256:4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c";
 pub const DIGEST_B: &str =
     "sha256:9a0b7c6d5e4f9a0b7c6d5e4f9a0b7c6d5e4f9a0b7c6d5e4f9a0b7c6d5e4f9a0b";
+
+/// The `name=value` and `name<<DELIM … DELIM` lines of a GITHUB_OUTPUT (or GITHUB_ENV) file;
+/// a multi-line value must use a random `ghadelimiter_…` delimiter.
+pub fn parse_file_commands(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delimiter {
+                    break;
+                }
+                value.push(l);
+            }
+            assert!(
+                delimiter.starts_with("ghadelimiter_"),
+                "random delimiter, got {delimiter}"
+            );
+            out.insert(name.to_string(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            out.insert(name.to_string(), value.to_string());
+        }
+    }
+    out
+}

@@ -1056,7 +1056,7 @@ fn reject(console: &Console, report: &mut DeployReport, errors: &[ApplyError]) {
 }
 
 /// An error and its causes on one line, as anyhow's `{:#}` prints them.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -14,6 +14,7 @@ use futures_util::{StreamExt as _, stream};
 use serde_json::Value;
 
 use super::Runtime;
+use super::deploy::chain;
 use crate::actions::{Annotation, Secret};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::config::{self, Config, ConfigError, ConfigErrors, yaml::Pos};
@@ -867,18 +868,6 @@ fn live_change(
             note: Some(chain(&e)),
         },
     }
-}
-
-/// An error and its causes on one line, as anyhow's `{:#}` prints them.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The pull request a `pull_request` / `pull_request_target` event is about, from its payload.
