@@ -134,7 +134,15 @@ fn decode_environment(d: &mut Diagnostics, node: &Node, path: &str) -> Option<En
     let autoscaling = opt(d, &f, "autoscaling", decode_autoscaling);
     let config = opt(d, &f, "config", string_map).unwrap_or_default();
     let feature_flags = opt(d, &f, "featureFlags", decode_flags).unwrap_or_default();
-    let secrets = opt(d, &f, "secrets", string_list).unwrap_or_default();
+    let secrets = opt(d, &f, "secrets", string_list)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| SecretRef {
+            name,
+            from_env: BTreeMap::new(),
+            pos: node.pos,
+        })
+        .collect();
     let rollout = opt(d, &f, "rollout", decode_rollout).unwrap_or_default();
     let checks = opt(d, &f, "checks", decode_checks).unwrap_or_default();
     let slo = opt(d, &f, "slo", decode_slo).unwrap_or_default();
@@ -175,6 +183,8 @@ fn decode_environment(d: &mut Diagnostics, node: &Node, path: &str) -> Option<En
         feature_flags,
         secrets,
         rollout,
+        strategy: Strategy::Rolling,
+        analysis: None,
         checks,
         slo,
         on_failure,

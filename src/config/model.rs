@@ -105,9 +105,14 @@ pub struct Environment {
     /// ConfigMap data, strings only (YAML `on` stays `"on"`).
     pub config: BTreeMap<String, String>,
     pub feature_flags: BTreeMap<String, serde_json::Value>,
-    /// Names of existing Secrets whose keys become environment variables.
-    pub secrets: Vec<String>,
+    /// Secrets whose keys become environment variables: existing ones by name, or created from
+    /// the job's environment (`fromEnv`).
+    pub secrets: Vec<SecretRef>,
     pub rollout: Rollout,
+    /// How a new release replaces the running one (`strategy`, with `blueGreen` / `canary`).
+    pub strategy: Strategy,
+    /// Metric analysis after a rollout and at every canary step (`analysis`).
+    pub analysis: Option<Analysis>,
     pub checks: Checks,
     pub slo: Slo,
     pub on_failure: OnFailure,
@@ -364,4 +369,167 @@ pub struct Hook {
     pub env: BTreeMap<String, String>,
     pub timeout: Duration,
     pub pos: Pos,
+}
+
+/// One entry of `secrets:`: a Secret the workloads read as environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub name: String,
+    /// Secret key → name of the job's environment variable holding the value (`fromEnv`). Empty:
+    /// the Secret already exists in the namespace and is only referenced.
+    pub from_env: BTreeMap<String, String>,
+    pub pos: Pos,
+}
+
+impl SecretRef {
+    /// Whether the action creates this Secret (from the job's environment) instead of only
+    /// referencing an existing one.
+    pub fn is_managed(&self) -> bool {
+        !self.from_env.is_empty()
+    }
+}
+
+/// `strategy: rolling | blue-green | canary`, with the chosen strategy's settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Strategy {
+    /// The Deployment's own rolling update (the default).
+    #[default]
+    Rolling,
+    BlueGreen(BlueGreen),
+    Canary(Canary),
+}
+
+impl Strategy {
+    /// The word promotion.yml uses for it.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::BlueGreen(_) => "blue-green",
+            Strategy::Canary(_) => "canary",
+        }
+    }
+}
+
+/// `blueGreen:` settings: two Deployments `<deployment>-blue` / `-green`, the Service's selector
+/// (label `version`) picks the one that serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlueGreen {
+    /// How long the previous colour stays at full size after a switch, as the instant rollback.
+    pub keep_previous: KeepPrevious,
+    /// A URL that reaches the preview Service (`<service>-preview`); without it checks go
+    /// through the API server's service proxy.
+    pub preview_url: Option<String>,
+}
+
+impl Default for BlueGreen {
+    fn default() -> Self {
+        BlueGreen {
+            keep_previous: KeepPrevious::For(Duration::from_secs(30 * 60)),
+            preview_url: None,
+        }
+    }
+}
+
+/// `keepPrevious: 30m` or `keepPrevious: until-next-promotion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepPrevious {
+    /// Scaled to zero by the first promotion (or `promote status`/`deploy`) after this long.
+    For(Duration),
+    /// Kept at full size until the next promotion replaces it.
+    UntilNextPromotion,
+}
+
+/// `canary:` settings: a `<deployment>-canary` Deployment behind the same Service, grown step by
+/// step, analysed at each step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    /// Increasing weights in percent, the last one 100 (the seed's 10 → 25 → 50 → 100).
+    pub steps: Vec<CanaryStep>,
+    pub traffic_routing: TrafficRouting,
+}
+
+impl Default for Canary {
+    fn default() -> Self {
+        let pause = Duration::from_secs(60);
+        Canary {
+            steps: [10, 25, 50, 100]
+                .into_iter()
+                .map(|weight| CanaryStep {
+                    weight,
+                    pause,
+                    pos: Pos { line: 0, col: 0 },
+                })
+                .collect(),
+            traffic_routing: TrafficRouting::Replicas,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanaryStep {
+    /// Percent of traffic (1..=100).
+    pub weight: u32,
+    /// How long the step runs before its analysis decides (the analysis window).
+    pub pause: Duration,
+    pub pos: Pos,
+}
+
+/// How a canary's weight becomes traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TrafficRouting {
+    /// No router: the canary's share of ready pods behind the one Service approximates the weight.
+    #[default]
+    Replicas,
+    /// ingress-nginx canary annotations (`canary-weight`) on a copy of the service's Ingress:
+    /// exact weights.
+    IngressNginx {
+        /// The service's Ingress in its manifests (default: the only one).
+        ingress: Option<String>,
+    },
+}
+
+/// `analysis:`: what decides whether a release is healthy beyond the smoke checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub prometheus: Option<PrometheusAnalysis>,
+}
+
+/// `analysis.prometheus`: queries against a Prometheus HTTP API, each with a bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrometheusAnalysis {
+    /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus.monitoring:9090`.
+    pub url: String,
+    pub queries: Vec<MetricQuery>,
+    /// What a query without data means.
+    pub on_inconclusive: OnInconclusive,
+    /// How long a plain rolling update is analysed after its rollout (default 5m).
+    pub window: Duration,
+    pub pos: Pos,
+}
+
+/// One PromQL query with its bound, e.g. the seed's "error rate > 1 %".
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricQuery {
+    pub name: String,
+    /// PromQL with `{{namespace}}`, `{{service}}` and `{{track}}` (stable | canary) placeholders.
+    pub query: String,
+    pub bound: Bound,
+    /// How long the bound must be broken without a break before it counts (Prometheus' `for`).
+    pub for_: Duration,
+    pub pos: Pos,
+}
+
+/// `max: 0.01` (breached above) or `min: 0.99` (breached below).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    Max(f64),
+    Min(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnInconclusive {
+    /// A query without data fails the analysis (the safe default).
+    #[default]
+    Fail,
+    Pass,
 }

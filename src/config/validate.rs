@@ -248,6 +248,7 @@ fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
         check_config_keys(d, &field, env);
         check_flags(d, &field, env);
         for (i, secret) in env.secrets.iter().enumerate() {
+            let secret = &secret.name;
             if !is_dns_subdomain(secret) {
                 d.error(
                     at(&format!("secrets[{i}]")),

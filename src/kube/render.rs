@@ -443,13 +443,13 @@ fn render_deployment(
     Ok(())
 }
 
-fn env_from(config_map: Option<&str>, secrets: &[String]) -> Vec<Value> {
+fn env_from(config_map: Option<&str>, secrets: &[config::SecretRef]) -> Vec<Value> {
     let mut from = Vec::new();
     if let Some(name) = config_map {
         from.push(json!({ "configMapRef": { "name": name } }));
     }
     for secret in secrets {
-        from.push(json!({ "secretRef": { "name": secret } }));
+        from.push(json!({ "secretRef": { "name": secret.name } }));
     }
     from
 }
