@@ -13,3 +13,4 @@ pub mod outcome;
 pub mod pipeline;
 pub mod registry;
 pub mod report;
+pub mod untrusted;

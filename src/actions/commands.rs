@@ -200,14 +200,7 @@ impl Annotation {
 
 /// Cuts `message` to [`MESSAGE_LIMIT`] bytes including the "…", on a character boundary.
 fn cut(message: &str) -> Cow<'_, str> {
-    if message.len() <= MESSAGE_LIMIT {
-        return Cow::Borrowed(message);
-    }
-    let mut end = MESSAGE_LIMIT - '…'.len_utf8();
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!("{}…", &message[..end]))
+    crate::untrusted::cut_bytes(message, MESSAGE_LIMIT)
 }
 
 /// Shows control characters (ANSI escapes above all) as `\u{1b}` instead of sending them to a

@@ -29,6 +29,4 @@ pub use files::{
 };
 pub use log::init_logging;
 pub use secret::{Secret, mask, redact};
-pub use summary::{
-    Priority, SUMMARY_LIMIT, Summary, code, code_fence, escape_md, escape_md_with_code, table,
-};
+pub use summary::{Priority, SUMMARY_LIMIT, Summary, code_fence, table};

@@ -6,6 +6,7 @@ use std::io::Write;
 
 use super::context::Context;
 use super::secret::redact;
+use crate::untrusted::html_text;
 
 /// GitHub accepts at most 1 MiB of summary per step and drops the WHOLE summary above that,
 /// leaving only an error annotation (protocols.md §2). [`Summary::render`] never exceeds it.
@@ -319,97 +320,6 @@ fn collapsed_note(sections: usize) -> String {
     )
 }
 
-/// Escapes plain text for an HTML context such as `<summary>`, where Markdown escapes do not
-/// apply; a line break would end the HTML block, so it becomes a space.
-fn html_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\r' | '\n' => out.push(' '),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes text from users or the cluster for inline Markdown, table cells included.
-///
-/// Markdown punctuation gets a backslash (`\|` is GFM's own way to keep a pipe inside a cell);
-/// `<`, `>` and `&` become entities, so no HTML tag or entity survives, even in places where a
-/// backslash escape is not honoured; a line break becomes `<br>`, because a real one would end
-/// the table row or paragraph.
-pub fn escape_md(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\r' => {
-                chars.next_if_eq(&'\n');
-                out.push_str("<br>");
-            }
-            '\n' => out.push_str("<br>"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// [`escape_md`] for messages that mark names with backticks (`` `main` matches main ``): each
-/// backticked part becomes [`code`], the rest is escaped. An unpaired backtick stays literal.
-pub fn escape_md_with_code(text: &str) -> String {
-    let parts: Vec<&str> = text.split('`').collect();
-    let paired = parts.len() % 2 == 1;
-    let mut out = String::with_capacity(text.len() + 16);
-    for (i, part) in parts.iter().enumerate() {
-        let last = i == parts.len() - 1;
-        if i % 2 == 1 && (paired || !last) {
-            out.push_str(&code(part));
-        } else {
-            if i % 2 == 1 {
-                out.push_str("\\`");
-            }
-            out.push_str(&escape_md(part));
-        }
-    }
-    out
-}
-
-/// Inline code for text from users or the cluster. A Markdown code span would show escapes
-/// literally (`CORS\_ORIGIN`) and break on backticks, so this is HTML `<code>` with the text
-/// HTML-escaped, and `|` encoded so it cannot end a table cell. GitHub still parses Markdown
-/// inside raw `<code>`, so the characters that start a link, emphasis or a code span are
-/// encoded as entities too: `[x](https://…)` from the cluster stays text.
-pub fn code(text: &str) -> String {
-    let mut out = String::from("<code>");
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            // `_` stays: names are full of it, and inside a word it never makes emphasis.
-            '|' | '`' | '*' | '[' | ']' | '\\' | '~' => {
-                out.push_str(&format!("&#{};", u32::from(c)));
-            }
-            '\n' | '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out.push_str("</code>");
-    out
-}
-
 /// A GFM table: header row, `|---|` row, then the rows. Cells are Markdown already (escape
 /// untrusted text with [`escape_md`]); a line break left in a cell is turned into `<br>` anyway,
 /// since it would split the row. Short rows are padded with empty cells. Empty without headers.
@@ -472,6 +382,7 @@ mod tests {
     use super::*;
     use crate::actions::commands::Console;
     use crate::actions::secret::{mask, unique_secret};
+    use crate::untrusted::escape_md;
 
     /// A deterministic pseudo-random sequence (Knuth's MMIX LCG), enough to vary sizes.
     struct Lcg(u64);
@@ -679,22 +590,6 @@ mod tests {
     }
 
     #[test]
-    fn escape_md_neutralises_tables_and_html() {
-        assert_eq!(escape_md("a|b"), "a\\|b");
-        assert_eq!(
-            escape_md("<script>alert(1)</script>"),
-            "&lt;script&gt;alert(1)&lt;/script&gt;"
-        );
-        assert_eq!(
-            escape_md("one\ntwo\r\nthree\rfour"),
-            "one<br>two<br>three<br>four"
-        );
-        assert_eq!(escape_md("*_`[x](y)`_*"), "\\*\\_\\`\\[x\\](y)\\`\\_\\*");
-        assert_eq!(escape_md("# h & \\"), "\\# h &amp; \\\\");
-        assert_eq!(escape_md("plain text: ok"), "plain text: ok");
-    }
-
-    #[test]
     fn table_renders_gfm() {
         let rows = vec![
             vec!["web".to_string(), escape_md("a|b")],
@@ -706,20 +601,5 @@ mod tests {
             "| Workload | Status |\n|---|---|\n| web | a\\|b |\n| api |  |\n| x<br>y | z |\n"
         );
         assert_eq!(table(&[], &rows), "");
-    }
-
-    #[test]
-    fn code_spans_escape_html_and_pipes_but_not_underscores() {
-        assert_eq!(code("CORS_ORIGIN"), "<code>CORS_ORIGIN</code>");
-        assert_eq!(code("a|b<script>"), "<code>a&#124;b&lt;script&gt;</code>");
-        assert_eq!(
-            escape_md_with_code("`main` matches a*b"),
-            "<code>main</code> matches a\\*b"
-        );
-        assert_eq!(escape_md_with_code("odd ` one"), "odd \\` one");
-        assert_eq!(
-            code("[x](https://e.com) *b* `c`"),
-            "<code>&#91;x&#93;(https://e.com) &#42;b&#42; &#96;c&#96;</code>"
-        );
     }
 }

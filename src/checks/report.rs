@@ -50,7 +50,8 @@ impl VerifyReport {
 
     /// A Markdown table for the job summary: check, result, numbers.
     pub fn summary_table(&self) -> String {
-        use crate::actions::{escape_md, table};
+        use crate::actions::table;
+        use crate::untrusted::escape_md;
         let rows: Vec<Vec<String>> = self
             .checks
             .iter()

@@ -188,15 +188,7 @@ fn one_line(text: &str) -> String {
         .join(" ")
 }
 
-/// At most `max` characters, the last one `…` when cut.
-pub(crate) fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
+pub(crate) use crate::untrusted::cut;
 
 /// An octocrab error and its causes on one line (its `Display` of some variants appends a
 /// backtrace after a blank line, which is cut off).

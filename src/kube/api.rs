@@ -74,22 +74,7 @@ fn reason_phrase(code: u16) -> &'static str {
         .unwrap_or("")
 }
 
-/// Server-controlled text on one line and of bounded length: a newline in it could forge a
-/// workflow command, and a page of HTML from a proxy helps nobody.
-pub fn server_text(text: &str) -> String {
-    const LIMIT: usize = 1000;
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let trimmed = one_line.trim();
-    if trimmed.chars().count() > LIMIT {
-        let cut: String = trimmed.chars().take(LIMIT).collect();
-        format!("{cut}…")
-    } else {
-        trimmed.to_string()
-    }
-}
+pub use crate::untrusted::server_text;
 
 /// Whether trying again may help: throttling (429), server errors (500, 502, 503, 504) and
 /// transport failures. Everything else (400, 403, 404, 409, 422) is an answer.

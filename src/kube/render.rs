@@ -303,7 +303,10 @@ fn workload_annotations(
     if let Some(url) = &provenance.run_url {
         a.insert(ANNOTATION_RUN_URL.into(), json!(url));
     }
-    let short_sha = provenance.git_sha.as_deref().map(|s| &s[..s.len().min(7)]);
+    let short_sha = provenance
+        .git_sha
+        .as_deref()
+        .map(crate::untrusted::short_sha);
     let cause = match short_sha {
         Some(sha) => format!("promote-action: {image} to {} (commit {sha})", env.name),
         None => format!("promote-action: {image} to {}", env.name),

@@ -17,11 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context as _;
 
 use super::Runtime;
-use crate::actions::{Annotation, Priority, Secret, Summary, code, escape_md, table};
+use crate::actions::{Annotation, Priority, Secret, Summary, table};
 use crate::cli::{EnvironmentsCommand, GlobalArgs};
 use crate::config::{self, Approval, ConfigError, ConfigErrors, Environment, Reviewer};
 use crate::github::{EnvironmentRules, EnvironmentState, GitHub, GitHubError, ReviewerId};
 use crate::outcome::{Classified, Outcome};
+use crate::untrusted::{code, escape_md};
 
 /// GitHub's limit on required reviewers per environment.
 const MAX_REVIEWERS: usize = 6;

@@ -9,6 +9,7 @@ use sha2::{Digest as _, Sha256};
 use crate::config::Environment;
 use crate::kube::verified::LiveService;
 use crate::report::{GateCheck, ReleaseImage};
+use crate::untrusted::{short_digest, short_sha};
 
 /// A release's fingerprint: the first 12 hex digits of the SHA-256 of its sorted
 /// `service@digest` lines. The same digests make the same id in every environment.
@@ -230,18 +231,6 @@ pub fn check_lower(
         }
     });
     checks
-}
-
-/// `sha256:3f2a9c1b0d4e`.
-pub fn short_digest(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((algo, hex)) => format!("{algo}:{}", &hex[..hex.len().min(12)]),
-        None => digest.to_string(),
-    }
-}
-
-fn short_sha(sha: &str) -> &str {
-    &sha[..sha.len().min(7)]
 }
 
 #[cfg(test)]

@@ -315,7 +315,7 @@ fn resolve_images(
         .git_sha
         .as_deref()
         .map_or("latest".to_string(), |sha| {
-            format!("sha-{}", &sha[..sha.len().min(7)])
+            format!("sha-{}", crate::untrusted::short_sha(sha))
         });
     for name in in_scope {
         let service = config.service(name).expect("in scope means declared");

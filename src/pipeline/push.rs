@@ -158,7 +158,7 @@ pub(super) fn finish(
         crate::actions::Priority::Essential,
         format!(
             "### {verb} image\n\n`{}`{tags_text}\n",
-            crate::actions::escape_md(&pinned)
+            crate::untrusted::escape_md(&pinned)
         ),
     );
     if let Err(e) = summary.write(rt.ctx) {

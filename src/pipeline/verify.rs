@@ -221,7 +221,7 @@ fn finish(rt: &mut Runtime<'_>, report: &VerifyReport, output_dir: Option<&Path>
             format!(
                 "### Verification{subject}: {}\n\n{}\n\n{}",
                 if report.passed { "passed" } else { "failed" },
-                crate::actions::escape_md(&report.summary),
+                crate::untrusted::escape_md(&report.summary),
                 report.summary_table()
             ),
         );

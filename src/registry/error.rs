@@ -186,19 +186,8 @@ fn describe_body(status: StatusCode, body: &str) -> String {
 /// Server-controlled text made safe to print: control characters (line breaks above all, which
 /// could start a forged `::` workflow command) become spaces, and it is cut to a bounded length.
 pub fn clean_server_text(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if out.len() > SERVER_TEXT_LIMIT {
-        let mut end = SERVER_TEXT_LIMIT;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push('…');
-    }
-    out
+    let one_line = crate::untrusted::one_line(text);
+    crate::untrusted::cut_bytes(&one_line, SERVER_TEXT_LIMIT + '…'.len_utf8()).into_owned()
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::actions::{Priority, Summary, code, escape_md, table};
+use crate::actions::{Priority, Summary, table};
 use crate::config::{Config, Environment, units::format_duration};
 use crate::pipeline::plan::{Against, Change, ChangeSet, Changes, Plan, to_yaml};
+use crate::untrusted::{code, escape_md, mermaid_text};
 
 /// The plan's job summary, without comparisons.
 pub fn plan_summary(config: &Config, plan: &Plan) -> Summary {
@@ -312,10 +313,6 @@ fn promotion_map(config: &Config) -> String {
     }
     lines.push("```".to_string());
     format!("### Promotion path\n\n{}\n\n", lines.join("\n"))
-}
-
-fn mermaid_text(s: &str) -> String {
-    s.replace(['"', '|', '[', ']', '{', '}', '<', '>'], " ")
 }
 
 /// The seed's Environment Comparison, generated from the config.

@@ -11,13 +11,15 @@ use super::run::{
     EnvironmentStatus, GateCheck, ImageRow, PathStep, RunReport, ServiceStatus, StatusReport,
     StepState,
 };
-use crate::actions::{Priority, Summary, code, escape_md_with_code, table};
+use crate::actions::{Priority, Summary, table};
 use crate::checks::VerifyReport;
-use crate::kube::api::server_text;
 use crate::kube::diagnose::{Diagnosis, LogTail};
 use crate::kube::hooks::HookOutcome;
 use crate::kube::rollout::RolloutOutcome;
 use crate::pipeline::deploy::{DeployReport, RollbackReport, WorkloadReport};
+use crate::untrusted::{
+    code, escape_md_with_code, html_text, link, mermaid_text, server_text, short_digest, short_sha,
+};
 
 /// A log line longer than this is cut: one runaway line (a minified stack trace, a JSON blob)
 /// would otherwise cost the whole log section, since the summary trims on line boundaries.
@@ -407,24 +409,6 @@ fn step_label(step: &PathStep, is_current: bool, report: &RunReport) -> String {
         label.push_str(&second.join(" · "));
     }
     label
-}
-
-/// Text for a quoted mermaid label. Mermaid reads `#name;` and `#123;` as entity codes (its
-/// documented escape, since a label cannot contain `"`); everything that is syntax in a label,
-/// HTML, or a Markdown fence (backticks) becomes one, and line breaks become spaces.
-fn mermaid_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("#quot;"),
-            '#' | '&' | '<' | '>' | '`' | '[' | ']' | '{' | '}' | '(' | ')' | '|' | ';' | '\\' => {
-                out.push_str(&format!("#{};", u32::from(c)));
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The release: one row per service, digest short with the full one on hover.
@@ -1622,85 +1606,6 @@ fn aligned(rows: &[Vec<String>], indent: &str) -> String {
 /// characters, so it cannot forge a workflow command (`::error::` at the start of a line).
 fn plain(text: &str) -> String {
     server_text(text)
-}
-
-/// Text for HTML content or a quoted attribute inside Markdown. Markdown is still parsed
-/// between inline HTML tags, so its punctuation becomes character references too, which
-/// CommonMark shows literally (a `[x](url)` in a digest must not become a link).
-fn html_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' | '|' | '`' | '*' | '_' | '[' | ']' | '\\' | '~' => {
-                out.push_str(&format!("&#{};", u32::from(c)));
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `[text](url)` for an http(s) URL, with every character that could end the link or the
-/// table cell percent-encoded; anything else is shown as code, never as a link.
-fn link(text: &str, url: &str) -> String {
-    let lower = url.to_ascii_lowercase();
-    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        return code(url);
-    }
-    let mut safe = String::with_capacity(url.len());
-    for byte in url.bytes() {
-        match byte {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'.'
-            | b'_'
-            | b'~'
-            | b':'
-            | b'/'
-            | b'?'
-            | b'='
-            | b'&'
-            | b'%'
-            | b'+'
-            | b','
-            | b'@'
-            | b'!'
-            | b'$'
-            | b';'
-            | b'#' => safe.push(char::from(byte)),
-            other => safe.push_str(&format!("%{other:02X}")),
-        }
-    }
-    format!("[{}]({safe})", escape_md_with_code(text))
-}
-
-/// The first 7 characters of a commit sha, as git shows it.
-fn short_sha(sha: &str) -> &str {
-    match sha.char_indices().nth(7) {
-        Some((end, _)) => &sha[..end],
-        None => sha,
-    }
-}
-
-/// `sha256:3f2a9c1b4d5e`: the algorithm and 12 hex digits, like `docker images`.
-fn short_digest(digest: &str) -> String {
-    let (algorithm, hex) = digest.split_once(':').unwrap_or(("", digest));
-    let cut = match hex.char_indices().nth(12) {
-        Some((end, _)) => &hex[..end],
-        None => hex,
-    };
-    if algorithm.is_empty() {
-        cut.to_string()
-    } else {
-        format!("{algorithm}:{cut}")
-    }
 }
 
 /// `850 ms`, `4.2s`, `42s`, `3m 05s`, `1h 02m`.
