@@ -2,12 +2,22 @@
 //! read (the JSON report). Renders values only; never calls an API or reads the environment.
 
 pub mod diff;
+mod map;
 mod plan;
+mod rollout;
 mod run;
-mod run_render;
+mod status;
+mod summary;
+mod terminal;
+#[cfg(test)]
+mod tests;
+mod text;
+mod verification;
 
 pub use plan::{
     changes_json, changes_text, plan_comment, plan_json, plan_summary, plan_summary_with, plan_text,
 };
 pub use run::*;
-pub use run_render::{run_summary, run_text, status_summary, status_text};
+pub use status::{status_summary, status_text};
+pub use summary::run_summary;
+pub use terminal::run_text;

@@ -1,0 +1,454 @@
+//! `promote status`: every environment side by side, as a job summary and as terminal text.
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::run::{EnvironmentStatus, ServiceStatus, StatusReport};
+use super::text::*;
+use crate::actions::{Priority, Summary, table};
+use crate::untrusted::{code, escape_md_with_code, short_digest, short_sha};
+
+/// The live Environment Comparison as a job summary: services as rows, an environment per
+/// column, then the differences along the path and any environment that could not be read.
+/// Times are absolute (UTC): a job summary is read long after it was written, when "2h ago"
+/// would be wrong.
+pub fn status_summary(report: &StatusReport) -> Summary {
+    let mut summary = Summary::new();
+    let services = service_names(report);
+    let mut head = format!(
+        "## 🌐 Environment comparison\n\nLive from each environment's cluster · {} environment{} \
+         · {} service{} · times in UTC\n",
+        report.environments.len(),
+        plural(report.environments.len()),
+        services.len(),
+        plural(services.len())
+    );
+    let unreadable: Vec<&EnvironmentStatus> = report
+        .environments
+        .iter()
+        .filter(|e| e.error.is_some())
+        .collect();
+    if !unreadable.is_empty() {
+        head.push_str("\n> [!WARNING]\n");
+        for env in unreadable {
+            head.push_str(&format!(
+                "> **{}** (namespace {}): the cluster could not be read: {}\n",
+                escape_md_with_code(&env.environment),
+                code(&env.namespace),
+                escape_md_with_code(env.error.as_deref().unwrap_or_default())
+            ));
+            head.push_str(">\n");
+        }
+        // The last `>` line would be an empty trailing paragraph.
+        head.truncate(head.len() - ">\n".len());
+    }
+    summary.section(Priority::Essential, head);
+
+    let headers: Vec<String> = std::iter::once("Service".to_string())
+        .chain(
+            report
+                .environments
+                .iter()
+                .map(|e| format!("**{}**", escape_md_with_code(&e.environment))),
+        )
+        .collect();
+    let header_refs: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for service in &services {
+        let mut row = vec![format!("**{}**", escape_md_with_code(service))];
+        for env in &report.environments {
+            row.push(status_cell(env, service));
+        }
+        rows.push(row);
+    }
+    let mut last = vec!["*Last deployment*".to_string()];
+    for env in &report.environments {
+        last.push(last_deployment_cell(env));
+    }
+    rows.push(last);
+    let mut namespaces = vec!["*Namespace*".to_string()];
+    namespaces.extend(report.environments.iter().map(|e| code(&e.namespace)));
+    rows.push(namespaces);
+    summary.section(Priority::Essential, table(&header_refs, &rows));
+
+    let differences = differences(report, &services);
+    if !differences.is_empty() {
+        let mut out = "### Along the path\n\n".to_string();
+        for line in differences {
+            out.push_str(&format!("- {line}\n"));
+        }
+        summary.section(Priority::High, out);
+    }
+    summary
+}
+
+/// Every service in first-seen order across environments.
+pub(super) fn service_names(report: &StatusReport) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for env in &report.environments {
+        for s in &env.services {
+            if !names.contains(&s.service) {
+                names.push(s.service.clone());
+            }
+        }
+    }
+    names
+}
+
+pub(super) fn find_service<'a>(
+    env: &'a EnvironmentStatus,
+    service: &str,
+) -> Option<&'a ServiceStatus> {
+    env.services.iter().find(|s| s.service == service)
+}
+
+pub(super) fn status_cell(env: &EnvironmentStatus, service: &str) -> String {
+    if env.error.is_some() {
+        return "⚠️ unreadable".to_string();
+    }
+    let Some(s) = find_service(env, service).filter(|s| s.deployed) else {
+        return "— not deployed".to_string();
+    };
+    let mut lines = Vec::new();
+    let mut first = s
+        .digest
+        .as_deref()
+        .map_or("digest unknown".to_string(), digest_code);
+    if let (Some(digest), Some(verified)) = (&s.digest, &s.verified_digest) {
+        first.push_str(if digest == verified {
+            " ✔︎ verified"
+        } else {
+            " ⚠️ not verified"
+        });
+    }
+    lines.push(first);
+    let mut second = Vec::new();
+    if let Some(sha) = &s.git_sha {
+        second.push(format!("commit {}", code(short_sha(sha))));
+    }
+    if let Some(revision) = s.revision {
+        second.push(format!("rev {revision}"));
+    }
+    if !second.is_empty() {
+        lines.push(second.join(" · "));
+    }
+    let mut third = Vec::new();
+    if let Some(ready) = replicas_text(s) {
+        third.push(ready);
+    }
+    if let Some(since) = s.since.as_deref().and_then(short_time) {
+        third.push(format!("since {since}"));
+    }
+    if let Some(by) = &s.deployed_by {
+        third.push(format!("by {}", escape_md_with_code(by)));
+    }
+    if !third.is_empty() {
+        lines.push(third.join(" · "));
+    }
+    lines.join("<br>")
+}
+
+/// `🟢 3/3 ready`, `🟡 1/3 ready`, `🔴 0/3 ready`.
+pub(super) fn replicas_text(s: &ServiceStatus) -> Option<String> {
+    let (ready, desired) = (s.ready.unwrap_or(0), s.desired?);
+    let light = if ready >= desired && desired > 0 {
+        "🟢"
+    } else if ready > 0 {
+        "🟡"
+    } else if desired == 0 {
+        "⚪"
+    } else {
+        "🔴"
+    };
+    Some(format!("{light} {ready}/{desired} ready"))
+}
+
+pub(super) fn last_deployment_cell(env: &EnvironmentStatus) -> String {
+    let mut parts = Vec::new();
+    if let Some(outcome) = &env.last_outcome {
+        parts.push(format!(
+            "{} {}",
+            outcome_mark(outcome),
+            escape_md_with_code(outcome)
+        ));
+    }
+    if let Some(at) = env.last_deployed_at.as_deref().and_then(short_time) {
+        parts.push(at);
+    }
+    if let Some(by) = &env.last_deployed_by {
+        parts.push(format!("by {}", escape_md_with_code(by)));
+    }
+    if parts.is_empty() {
+        "—".to_string()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+pub(super) fn outcome_mark(outcome: &str) -> &'static str {
+    match outcome {
+        "success" => "✅",
+        "failure" | "failed" | "error" | "rollback-failed" => "❌",
+        "in_progress" | "queued" | "pending" => "⏳",
+        "inactive" => "⚪",
+        _ => "•",
+    }
+}
+
+/// For each environment and the one before it: which services run a different digest.
+pub(super) fn differences(report: &StatusReport, services: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for pair in report.environments.windows(2) {
+        let (lower, upper) = (&pair[0], &pair[1]);
+        if lower.error.is_some() || upper.error.is_some() {
+            continue;
+        }
+        let digest = |env: &EnvironmentStatus, service: &str| {
+            find_service(env, service)
+                .filter(|s| s.deployed)
+                .and_then(|s| s.digest.clone())
+        };
+        let differing: Vec<String> = services
+            .iter()
+            .filter(|s| digest(lower, s) != digest(upper, s))
+            .map(|s| code(s))
+            .collect();
+        let (l, u) = (
+            escape_md_with_code(&lower.environment),
+            escape_md_with_code(&upper.environment),
+        );
+        lines.push(if differing.is_empty() {
+            format!("**{l}** → **{u}**: the same release")
+        } else {
+            match differing.as_slice() {
+                [one] => format!("**{l}** → **{u}**: {one} runs a different digest"),
+                many => format!(
+                    "**{l}** → **{u}**: {} services run different digests: {}",
+                    many.len(),
+                    many.join(", ")
+                ),
+            }
+        });
+    }
+    lines
+}
+
+/// The live Environment Comparison for the terminal: one aligned row per environment and
+/// service, an error line for an environment whose cluster could not be read.
+pub fn status_text(report: &StatusReport, now: Timestamp) -> String {
+    let mut out = format!(
+        "Environment comparison (live, {})\n\n",
+        now.strftime("%Y-%m-%d %H:%M UTC")
+    );
+    let mut rows = vec![
+        [
+            "ENVIRONMENT",
+            "SERVICE",
+            "DIGEST",
+            "COMMIT",
+            "REV",
+            "READY",
+            "AGE",
+            "BY",
+            "VERIFIED",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    let mut errors = Vec::new();
+    for env in &report.environments {
+        if let Some(error) = &env.error {
+            errors.push(format!(
+                "{}: the cluster could not be read: {}",
+                plain(&env.environment),
+                plain(error)
+            ));
+            rows.push(vec![plain(&env.environment), "(unreadable)".to_string()]);
+            continue;
+        }
+        if env.services.is_empty() {
+            rows.push(vec![plain(&env.environment), "(no services)".to_string()]);
+        }
+        for s in &env.services {
+            if !s.deployed {
+                rows.push(vec![
+                    plain(&env.environment),
+                    plain(&s.service),
+                    "not deployed".to_string(),
+                ]);
+                continue;
+            }
+            let dash = || "-".to_string();
+            rows.push(vec![
+                plain(&env.environment),
+                plain(&s.service),
+                s.digest
+                    .as_deref()
+                    .map_or_else(dash, |d| plain(&short_digest(d))),
+                s.git_sha
+                    .as_deref()
+                    .map_or_else(dash, |g| plain(short_sha(g))),
+                s.revision.map_or_else(dash, |r| r.to_string()),
+                match (s.ready, s.desired) {
+                    (r, Some(d)) => format!("{}/{d}", r.unwrap_or(0)),
+                    _ => dash(),
+                },
+                s.since
+                    .as_deref()
+                    .and_then(|t| age(t, now))
+                    .unwrap_or_else(dash),
+                s.deployed_by.as_deref().map_or_else(dash, plain),
+                match (&s.digest, &s.verified_digest) {
+                    (Some(d), Some(v)) if d == v => "yes".to_string(),
+                    (_, Some(_)) => "no".to_string(),
+                    _ => dash(),
+                },
+            ]);
+        }
+    }
+    out.push_str(&aligned(&rows, ""));
+    let last: Vec<String> = report
+        .environments
+        .iter()
+        .filter(|e| e.last_outcome.is_some() || e.last_deployed_at.is_some())
+        .map(|e| {
+            let mut text = format!(
+                "{} {}",
+                plain(&e.environment),
+                e.last_outcome.as_deref().map_or("-".into(), plain)
+            );
+            if let Some(age) = e.last_deployed_at.as_deref().and_then(|t| age(t, now)) {
+                text.push_str(&format!(" {age} ago"));
+            }
+            if let Some(by) = &e.last_deployed_by {
+                text.push_str(&format!(" by {}", plain(by)));
+            }
+            text
+        })
+        .collect();
+    if !last.is_empty() {
+        out.push_str(&format!("\nlast deployments: {}\n", last.join("; ")));
+    }
+    for error in errors {
+        out.push_str(&format!("error: {error}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::report::tests::{AUTH_DIGEST, COURSE_DIGEST, SHA};
+
+    fn service(name: &str, digest: &str, revision: i64, ready: i32) -> ServiceStatus {
+        ServiceStatus {
+            service: name.into(),
+            deployed: true,
+            digest: Some(digest.into()),
+            git_sha: Some(SHA.into()),
+            revision: Some(revision),
+            ready: Some(ready),
+            desired: Some(3),
+            since: Some("2025-03-14T10:10:00Z".into()),
+            verified_digest: Some(digest.into()),
+            deployed_by: Some("octocat".into()),
+        }
+    }
+
+    pub(crate) fn status() -> StatusReport {
+        let env = |name: &str, services: Vec<ServiceStatus>| EnvironmentStatus {
+            environment: name.into(),
+            namespace: name.into(),
+            error: None,
+            services,
+            last_outcome: Some("success".into()),
+            last_deployed_by: Some("octocat".into()),
+            last_deployed_at: Some("2025-03-14T10:10:00Z".into()),
+        };
+        let mut testing = env(
+            "testing",
+            vec![
+                service("auth-service", AUTH_DIGEST, 7, 3),
+                service("course-service", "sha256:77aa01bc9d3e0000", 5, 1),
+            ],
+        );
+        testing.services[1].verified_digest = Some(COURSE_DIGEST.into());
+        let mut production = env("production", Vec::new());
+        production.error = Some(
+            "cannot reach https://aks-prod.hcp.westeurope.azmk8s.io: 403 Forbidden | <b>".into(),
+        );
+        StatusReport {
+            environments: vec![
+                env(
+                    "development",
+                    vec![
+                        service("auth-service", AUTH_DIGEST, 9, 3),
+                        service("course-service", COURSE_DIGEST, 6, 3),
+                    ],
+                ),
+                testing,
+                production,
+            ],
+        }
+    }
+
+    pub(crate) fn now() -> Timestamp {
+        "2025-03-14T12:10:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn status_summary_compares_environments_and_names_the_unreadable_one() {
+        let text = status_summary(&status()).render();
+        assert!(text.starts_with("## 🌐 Environment comparison\n"), "{text}");
+        assert!(
+            text.contains(
+                "> **production** (namespace <code>production</code>): the cluster could not be \
+             read: cannot reach https://aks-prod.hcp.westeurope.azmk8s.io: 403 Forbidden \\| &lt;b&gt;"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("| Service | **development** | **testing** | **production** |"));
+        assert!(
+            text.contains("🟢 3/3 ready · since Mar 14 10:10 · by octocat"),
+            "{text}"
+        );
+        assert!(text.contains("🟡 1/3 ready"));
+        assert!(text.contains("⚠️ not verified"));
+        assert!(text.contains("| ⚠️ unreadable |"));
+        assert!(
+            text.contains(
+                "- **development** → **testing**: <code>course-service</code> runs a different digest"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("**testing** → **production**"),
+            "unreadable: no comparison"
+        );
+    }
+
+    #[test]
+    fn status_text_is_an_aligned_table_with_an_error_line() {
+        let text = status_text(&status(), now());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Environment comparison (live, 2025-03-14 12:10 UTC)"
+        );
+        let header = lines[2];
+        assert!(
+            header.starts_with("ENVIRONMENT  SERVICE         DIGEST"),
+            "{text}"
+        );
+        let digest_column = header.find("DIGEST").unwrap();
+        for line in &lines[3..6] {
+            assert_eq!(&line[digest_column..digest_column + 7], "sha256:", "{text}");
+        }
+        assert!(text.contains("development  auth-service    sha256:4f1c2d3e4a5b  3f2a9c1  9"));
+        assert!(text.contains("production   (unreadable)"));
+        assert!(text.contains(
+            "error: production: the cluster could not be read: cannot reach \
+             https://aks-prod.hcp.westeurope.azmk8s.io: 403 Forbidden | <b>"
+        ));
+        assert!(text.contains("last deployments: development success 2h ago by octocat"));
+    }
+}
