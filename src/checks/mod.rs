@@ -323,7 +323,7 @@ pub fn announce(console: &Console, report: &CheckReport) {
         format!(": {numbers}")
     };
     if report.passed {
-        eprintln!("✓ {} {}{numbers}", report.kind.word(), report.name);
+        crate::say!("✓ {} {}{numbers}", report.kind.word(), report.name);
         if let Some(note) = &report.reason {
             console.annotate(&Annotation::warning(format!(
                 "{} {}: {note}",
@@ -332,7 +332,7 @@ pub fn announce(console: &Console, report: &CheckReport) {
             )));
         }
     } else {
-        eprintln!("✗ {} {}{numbers}", report.kind.word(), report.name);
+        crate::say!("✗ {} {}{numbers}", report.kind.word(), report.name);
         console.annotate(&Annotation::error(report.headline()).title("Verification failed"));
     }
 }
@@ -490,7 +490,7 @@ pub async fn run_smoke(plan: &SmokePlan, slo: &Slo) -> CheckReport {
     let started = Instant::now();
     let check = &plan.check;
     let mut report = CheckReport::new(CheckKind::Smoke, &check.name);
-    eprintln!(
+    crate::say!(
         "Smoke check {}: {} {} (ready within {})",
         check.name,
         plan.request.method,
