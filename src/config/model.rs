@@ -448,15 +448,17 @@ pub struct Canary {
     pub traffic_routing: TrafficRouting,
 }
 
+/// A step's pause when it gives none.
+pub const DEFAULT_CANARY_PAUSE: Duration = Duration::from_secs(60);
+
 impl Default for Canary {
     fn default() -> Self {
-        let pause = Duration::from_secs(60);
         Canary {
             steps: [10, 25, 50, 100]
                 .into_iter()
                 .map(|weight| CanaryStep {
                     weight,
-                    pause,
+                    pause: DEFAULT_CANARY_PAUSE,
                     pos: Pos { line: 0, col: 0 },
                 })
                 .collect(),
@@ -507,6 +509,12 @@ pub struct PrometheusAnalysis {
     pub pos: Pos,
 }
 
+/// `window` when it is not given.
+pub const DEFAULT_ANALYSIS_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// The names a query may use as `{{name}}`; [`MetricQuery::expand`] fills them in.
+pub const QUERY_PLACEHOLDERS: &[&str] = &["namespace", "service", "track"];
+
 /// One PromQL query with its bound, e.g. the seed's "error rate > 1 %".
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricQuery {
@@ -517,6 +525,28 @@ pub struct MetricQuery {
     /// How long the bound must be broken without a break before it counts (Prometheus' `for`).
     pub for_: Duration,
     pub pos: Pos,
+}
+
+impl MetricQuery {
+    /// The query for one service and track (`stable` or `canary`), placeholders filled in.
+    /// Validation has made sure every `{{…}}` in it is one of [`QUERY_PLACEHOLDERS`].
+    pub fn expand(&self, namespace: &str, service: &str, track: &str) -> String {
+        self.query
+            .replace("{{namespace}}", namespace)
+            .replace("{{service}}", service)
+            .replace("{{track}}", track)
+    }
+}
+
+impl Bound {
+    /// Whether `value` breaks the bound (a value on the bound is within it). NaN breaks neither:
+    /// the caller decides what a sample without a number means.
+    pub fn is_breached_by(&self, value: f64) -> bool {
+        match *self {
+            Bound::Max(max) => value > max,
+            Bound::Min(min) => value < min,
+        }
+    }
 }
 
 /// `max: 0.01` (breached above) or `min: 0.99` (breached below).
@@ -532,4 +562,43 @@ pub enum OnInconclusive {
     #[default]
     Fail,
     Pass,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_expand_their_placeholders() {
+        let q = MetricQuery {
+            name: "errors".into(),
+            query: r#"rate(x{namespace="{{namespace}}",app="{{service}}",track="{{track}}"}[1m]) / {{track}}"#.into(),
+            bound: Bound::Max(0.01),
+            for_: Duration::ZERO,
+            pos: Pos::default(),
+        };
+        assert_eq!(
+            q.expand("production", "web", "canary"),
+            r#"rate(x{namespace="production",app="web",track="canary"}[1m]) / canary"#
+        );
+    }
+
+    #[test]
+    fn bounds() {
+        for (bound, value, breached) in [
+            (Bound::Max(0.01), 0.02, true),
+            (Bound::Max(0.01), 0.01, false),
+            (Bound::Max(0.01), 0.0, false),
+            (Bound::Min(0.99), 0.98, true),
+            (Bound::Min(0.99), 0.99, false),
+            (Bound::Max(1.0), f64::NAN, false),
+            (Bound::Min(1.0), f64::NAN, false),
+        ] {
+            assert_eq!(
+                bound.is_breached_by(value),
+                breached,
+                "{bound:?} at {value}"
+            );
+        }
+    }
 }

@@ -1,10 +1,12 @@
 //! An environment's own fields: where it runs, who approves, how big it is, what it is
-//! configured with, how it rolls out and its hooks.
+//! configured with, how it rolls out and its hooks. Its checks and delivery strategy have
+//! their own files.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::checks::{decode_checks, decode_slo};
+use super::delivery::{check_for_fits_windows, decode_analysis, decode_strategy};
 use super::read::*;
 use crate::config::diagnostics::{Diagnostics, join};
 use crate::config::model::*;
@@ -24,6 +26,10 @@ const ENVIRONMENT: &[&str] = &[
     "featureFlags",
     "secrets",
     "rollout",
+    "strategy",
+    "blueGreen",
+    "canary",
+    "analysis",
     "checks",
     "slo",
     "onFailure",
@@ -57,6 +63,9 @@ pub(super) fn decode_environment(
         })
         .collect();
     let rollout = opt(d, &f, "rollout", decode_rollout).unwrap_or_default();
+    let strategy = decode_strategy(d, &f);
+    let analysis = opt(d, &f, "analysis", decode_analysis);
+    check_for_fits_windows(d, &f, &strategy, analysis.as_ref());
     let checks = opt(d, &f, "checks", decode_checks).unwrap_or_default();
     let slo = opt(d, &f, "slo", decode_slo).unwrap_or_default();
     let on_failure = opt(d, &f, "onFailure", |d, n, p| {
@@ -96,8 +105,8 @@ pub(super) fn decode_environment(
         feature_flags,
         secrets,
         rollout,
-        strategy: Strategy::Rolling,
-        analysis: None,
+        strategy,
+        analysis,
         checks,
         slo,
         on_failure,

@@ -2,9 +2,11 @@
 //! Cross-field and cross-file rules (requires cycles, manifests) live in `validate.rs`.
 //!
 //! One file per section: `environment.rs` (an environment's own fields), `checks.rs` (`checks`
-//! and `slo`), and `read.rs`, the typed readers every section uses.
+//! and `slo`), `delivery.rs` (`strategy`, `blueGreen`, `canary`, `analysis`), and
+//! `read.rs`, the typed readers every section uses.
 
 mod checks;
+mod delivery;
 mod environment;
 mod read;
 
@@ -76,4 +78,31 @@ fn decode_service(d: &mut Diagnostics, node: &Node, path: &str) -> Option<Servic
         pos: node.pos,
         positions: Positions(crate::config::yaml::positions(node)),
     })
+}
+
+/// Decodes one environment `testing` whose fields are `body` (written at the environment's
+/// indentation), for the sections' tests: the environment, or every error as
+/// `line:col field: message`.
+#[cfg(test)]
+fn decode_test_environment(body: &str) -> Result<Environment, Vec<String>> {
+    let mut source =
+        String::from("registry: r.io\nservices: []\nenvironments:\n  - name: testing\n");
+    for line in body.lines() {
+        source.push_str("    ");
+        source.push_str(line);
+        source.push('\n');
+    }
+    let root = super::yaml::parse_single(&source)
+        .expect("valid YAML")
+        .expect("a document");
+    let mut d = Diagnostics::new(std::path::Path::new("promotion.yml"));
+    let config = decode_config(&mut d, &root);
+    if !d.errors.is_empty() {
+        return Err(d
+            .errors
+            .iter()
+            .map(|e| format!("{}:{} {}: {}", e.pos.line, e.pos.col, e.field, e.message))
+            .collect());
+    }
+    Ok(config.expect("decoded").environments.remove(0))
 }

@@ -218,7 +218,7 @@ pub(super) fn string_map(
     Some(map)
 }
 
-pub(super) fn one_of<T: Copy>(
+pub(super) fn one_of<T: Clone>(
     d: &mut Diagnostics,
     node: &Node,
     path: &str,
@@ -226,7 +226,7 @@ pub(super) fn one_of<T: Copy>(
 ) -> Option<T> {
     let text = string(d, node, path)?;
     if let Some((_, value)) = choices.iter().find(|(name, _)| *name == text) {
-        return Some(*value);
+        return Some(value.clone());
     }
     let names: Vec<String> = choices.iter().map(|(n, _)| format!("`{n}`")).collect();
     d.error(
@@ -270,4 +270,84 @@ pub(super) fn field_pos(root: &Node, path: &[&str]) -> Option<Pos> {
         node = node.get(key)?;
     }
     Some(node.pos)
+}
+
+/// Where `key` itself is written in a mapping, for errors about the field's presence rather than
+/// its value.
+pub(super) fn key_pos(node: &Node, key: &str) -> Option<Pos> {
+    let Value::Map(entries) = &node.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|(k, _)| k.scalar() == Some(key))
+        .map(|(k, _)| k.pos)
+}
+
+/// A finite number, integer or not (`0.01`, `1`, `1e3`).
+pub(super) fn number(d: &mut Diagnostics, node: &Node, path: &str) -> Option<f64> {
+    if let Value::Scalar { text, quoted } = &node.value {
+        match plain_kind(text, *quoted) {
+            PlainKind::Int(i) => return Some(i as f64),
+            PlainKind::Float(f) if f.is_finite() => return Some(f),
+            _ => {}
+        }
+    }
+    d.error(
+        node.pos,
+        path,
+        format!("expected a number, found {}", node.describe()),
+    );
+    None
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+pub(super) fn http_url(d: &mut Diagnostics, node: &Node, path: &str) -> Option<String> {
+    let text = string(d, node, path)?;
+    match check_http_url(&text) {
+        Ok(()) => Some(text),
+        Err(why) => {
+            d.error(node.pos, path, why);
+            None
+        }
+    }
+}
+
+fn check_http_url(text: &str) -> Result<(), String> {
+    let expected = format!("expected an absolute http(s) URL, found {text:?}");
+    // The URL standard's parser forgives what a person should fix (`https:///x` becomes
+    // `https://x/`), so the text itself must start with the scheme and a host.
+    let after_scheme = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    if after_scheme.is_none_or(|rest| rest.is_empty() || rest.starts_with('/')) {
+        return Err(expected);
+    }
+    let url = reqwest::Url::parse(text).map_err(|_| expected.clone())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(expected);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls() {
+        for (url, ok) in [
+            ("http://prometheus.monitoring:9090", true),
+            ("https://prom.example.com/prometheus", true),
+            ("http://127.0.0.1:9090/", true),
+            ("prometheus.monitoring:9090", false),
+            ("prometheus:9090", false),
+            ("ftp://prom.example.com", false),
+            ("http://", false),
+            ("https:///path", false),
+            ("", false),
+        ] {
+            assert_eq!(check_http_url(url).is_ok(), ok, "{url:?}");
+        }
+    }
 }
