@@ -247,20 +247,56 @@ fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
         }
         check_config_keys(d, &field, env);
         check_flags(d, &field, env);
-        for (i, secret) in env.secrets.iter().enumerate() {
-            let secret = &secret.name;
-            if !is_dns_subdomain(secret) {
-                d.error(
-                    at(&format!("secrets[{i}]")),
-                    &format!("{field}.secrets"),
-                    format!("{secret:?} is not a valid Secret name"),
-                );
-            }
-        }
+        check_secrets(d, &field, env);
         check_hooks(d, &field, env, config);
         check_smoke(d, &field, env, config);
     }
     check_cycles(d, config);
+}
+
+fn check_secrets(d: &mut Diagnostics, field: &str, env: &Environment) {
+    let mut names: HashMap<&str, Pos> = HashMap::new();
+    // envFrom lets a later source override an earlier one silently: a key set twice is a mistake.
+    let mut keys: BTreeMap<&str, String> = env
+        .config
+        .keys()
+        .map(|k| (k.as_str(), "`config`".to_string()))
+        .collect();
+    for (i, secret) in env.secrets.iter().enumerate() {
+        let name = &secret.name;
+        let pos = if secret.is_managed() {
+            env.pos_of(&format!("secrets[{i}].name"))
+        } else {
+            env.pos_of(&format!("secrets[{i}]"))
+        };
+        if !is_dns_subdomain(name) {
+            d.error(
+                pos,
+                &format!("{field}.secrets"),
+                format!("{name:?} is not a valid Secret name"),
+            );
+        }
+        if let Some(first) = names.insert(name, pos) {
+            d.error(
+                pos,
+                &format!("{field}.secrets"),
+                format!(
+                    "Secret `{name}` is listed twice (first at line {})",
+                    first.line
+                ),
+            );
+        }
+        for key in secret.from_env.keys() {
+            let source = format!("Secret `{name}`");
+            if let Some(other) = keys.insert(key, source) {
+                d.error(
+                    env.pos_of(&format!("secrets[{i}].fromEnv.{key}")),
+                    &format!("{field}.secrets.{name}.fromEnv.{key}"),
+                    format!("`{key}` is also set by {other}: both would become the same environment variable"),
+                );
+            }
+        }
+    }
 }
 
 fn check_hooks(d: &mut Diagnostics, field: &str, env: &Environment, config: &Config) {

@@ -1,6 +1,6 @@
 //! An environment's own fields: where it runs, who approves, how big it is, what it is
-//! configured with, how it rolls out and its hooks. Its checks and delivery strategy have
-//! their own files.
+//! configured with, how it rolls out and its hooks. Its checks, secrets and delivery strategy
+//! have their own files.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::checks::{decode_checks, decode_slo};
 use super::delivery::{check_for_fits_windows, decode_analysis, decode_strategy};
 use super::read::*;
+use super::secrets::decode_secrets;
 use crate::config::diagnostics::{Diagnostics, join};
 use crate::config::model::*;
 use crate::config::yaml::{Node, Value};
@@ -53,15 +54,7 @@ pub(super) fn decode_environment(
     let autoscaling = opt(d, &f, "autoscaling", decode_autoscaling);
     let config = opt(d, &f, "config", string_map).unwrap_or_default();
     let feature_flags = opt(d, &f, "featureFlags", decode_flags).unwrap_or_default();
-    let secrets = opt(d, &f, "secrets", string_list)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|name| SecretRef {
-            name,
-            from_env: BTreeMap::new(),
-            pos: node.pos,
-        })
-        .collect();
+    let secrets = opt(d, &f, "secrets", decode_secrets).unwrap_or_default();
     let rollout = opt(d, &f, "rollout", decode_rollout).unwrap_or_default();
     let strategy = decode_strategy(d, &f);
     let analysis = opt(d, &f, "analysis", decode_analysis);

@@ -2,13 +2,14 @@
 //! Cross-field and cross-file rules (requires cycles, manifests) live in `validate.rs`.
 //!
 //! One file per section: `environment.rs` (an environment's own fields), `checks.rs` (`checks`
-//! and `slo`), `delivery.rs` (`strategy`, `blueGreen`, `canary`, `analysis`), and
+//! and `slo`), `secrets.rs`, `delivery.rs` (`strategy`, `blueGreen`, `canary`, `analysis`), and
 //! `read.rs`, the typed readers every section uses.
 
 mod checks;
 mod delivery;
 mod environment;
 mod read;
+mod secrets;
 
 use std::path::PathBuf;
 
