@@ -68,6 +68,83 @@ impl Service {
     pub fn pos_of(&self, field: &str) -> Pos {
         self.positions.at(field, self.pos)
     }
+
+    /// The service's Deployment among its manifests (validation guarantees it is there).
+    pub fn deployment_manifest(&self) -> Option<&Manifest> {
+        self.manifests
+            .iter()
+            .find(|m| m.kind() == "Deployment" && m.name() == self.deployment)
+    }
+
+    /// The Services among the manifests whose selector picks the Deployment's pods: what
+    /// blue-green switches and what a canary's pods join.
+    pub fn fronting_services(&self) -> Vec<&Manifest> {
+        let Some(labels) = self
+            .deployment_manifest()
+            .and_then(|d| d.object["spec"]["template"]["metadata"]["labels"].as_object())
+        else {
+            return Vec::new();
+        };
+        self.manifests
+            .iter()
+            .filter(|m| m.kind() == "Service")
+            .filter(|m| {
+                m.object["spec"]["selector"].as_object().is_some_and(|sel| {
+                    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+                })
+            })
+            .collect()
+    }
+
+    /// The Ingress a canary with `trafficRouting: ingress-nginx` splits: the one named, or the
+    /// only one in the manifests.
+    ///
+    /// # Errors
+    /// Why there is no such Ingress, as a sentence about this service.
+    pub fn canary_ingress(&self, name: Option<&str>) -> Result<&Manifest, String> {
+        let ingresses: Vec<&Manifest> = self
+            .manifests
+            .iter()
+            .filter(|m| m.kind() == "Ingress")
+            .collect();
+        let names = || {
+            ingresses
+                .iter()
+                .map(|m| format!("`{}`", m.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (name, ingresses.as_slice()) {
+            (Some(name), _) => ingresses
+                .iter()
+                .copied()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| {
+                    if ingresses.is_empty() {
+                        format!(
+                            "service `{}` has no Ingress `{name}` in its manifests (it has none)",
+                            self.name
+                        )
+                    } else {
+                        format!(
+                            "service `{}` has no Ingress `{name}` in its manifests (found: {})",
+                            self.name,
+                            names()
+                        )
+                    }
+                }),
+            (None, [only]) => Ok(only),
+            (None, []) => Err(format!(
+                "service `{}` has no Ingress in its manifests for ingress-nginx to split",
+                self.name
+            )),
+            (None, _) => Err(format!(
+                "service `{}` has several Ingresses ({}): name the one to split with `ingress-nginx: {{ ingress: NAME }}`",
+                self.name,
+                names()
+            )),
+        }
+    }
 }
 
 /// One object of a service's base manifests with the place it came from.
@@ -567,6 +644,90 @@ pub enum OnInconclusive {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn manifest(object: serde_json::Value) -> Manifest {
+        Manifest {
+            file: PathBuf::from("web/objects.yaml"),
+            line: 1,
+            name_pos: Pos::default(),
+            object,
+        }
+    }
+
+    fn service(objects: Vec<serde_json::Value>) -> Service {
+        Service {
+            name: "web".into(),
+            image: "shop/web".into(),
+            manifests_dir: PathBuf::from("web"),
+            manifests: objects.into_iter().map(manifest).collect(),
+            deployment: "web".into(),
+            container: "web".into(),
+            port: None,
+            health_path: None,
+            pos: Pos::default(),
+            positions: Positions::default(),
+        }
+    }
+
+    fn deployment() -> serde_json::Value {
+        json!({ "kind": "Deployment", "metadata": { "name": "web" },
+                "spec": { "template": { "metadata": { "labels": { "app": "web", "tier": "front" } } } } })
+    }
+
+    fn object(kind: &str, name: &str, selector: serde_json::Value) -> serde_json::Value {
+        json!({ "kind": kind, "metadata": { "name": name }, "spec": { "selector": selector } })
+    }
+
+    #[test]
+    fn services_in_front_of_the_deployment() {
+        let s = service(vec![
+            deployment(),
+            object("Service", "web", json!({ "app": "web" })),
+            object("Service", "both", json!({ "app": "web", "tier": "front" })),
+            object("Service", "other", json!({ "app": "api" })),
+            object("Service", "wider", json!({ "app": "web", "track": "x" })),
+            object("Service", "headless", json!({})),
+        ]);
+        let names: Vec<&str> = s.fronting_services().iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["web", "both"]);
+        assert!(
+            service(vec![object("Service", "web", json!({ "app": "web" }))])
+                .fronting_services()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_ingress_a_canary_splits() {
+        let ingress = |name: &str| object("Ingress", name, json!(null));
+        let one = service(vec![deployment(), ingress("web")]);
+        let two = service(vec![deployment(), ingress("web"), ingress("admin")]);
+        let none = service(vec![deployment()]);
+        assert_eq!(one.canary_ingress(None).unwrap().name(), "web");
+        assert_eq!(two.canary_ingress(Some("admin")).unwrap().name(), "admin");
+        for (s, name, why) in [
+            (
+                &two,
+                None,
+                "has several Ingresses (`web`, `admin`): name the one",
+            ),
+            (&none, None, "has no Ingress in its manifests"),
+            (
+                &one,
+                Some("admin"),
+                "has no Ingress `admin` in its manifests (found: `web`)",
+            ),
+            (
+                &none,
+                Some("web"),
+                "has no Ingress `web` in its manifests (it has none)",
+            ),
+        ] {
+            let error = s.canary_ingress(name).unwrap_err();
+            assert!(error.contains(why), "{name:?}: {error}");
+        }
+    }
 
     #[test]
     fn queries_expand_their_placeholders() {

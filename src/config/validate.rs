@@ -20,6 +20,48 @@ pub fn validate(d: &mut Diagnostics, root: &Node, base_dir: &Path, config: &mut 
         config.services[i].manifests = manifests;
     }
     check_object_names_unique(d, config);
+    check_strategy_objects(d, config);
+}
+
+/// Blue-green and canary work on objects the manifests must have: a Service in front of the
+/// Deployment (its selector is switched, or the canary's pods join it) and, with ingress-nginx,
+/// the Ingress to split.
+fn check_strategy_objects(d: &mut Diagnostics, config: &Config) {
+    for env in &config.environments {
+        let field = format!("environments.{}", env.name);
+        let routing = match &env.strategy {
+            Strategy::Rolling => continue,
+            Strategy::BlueGreen(_) => None,
+            Strategy::Canary(c) => Some(&c.traffic_routing),
+        };
+        for service in &config.services {
+            if service.deployment_manifest().is_none() {
+                continue; // The manifests' own errors are reported already.
+            }
+            if service.fronting_services().is_empty() {
+                d.error(
+                    env.pos_of("strategy"),
+                    &format!("{field}.strategy"),
+                    format!(
+                        "`strategy: {}` needs a Service whose selector picks Deployment `{}`'s pods, and service `{}`'s manifests have none",
+                        env.strategy.word(),
+                        service.deployment,
+                        service.name
+                    ),
+                );
+            }
+            if let Some(TrafficRouting::IngressNginx { ingress }) = routing
+                && let Err(why) = service.canary_ingress(ingress.as_deref())
+            {
+                let at = if ingress.is_some() {
+                    "canary.trafficRouting.ingress-nginx.ingress"
+                } else {
+                    "canary.trafficRouting"
+                };
+                d.error(env.pos_of(at), &format!("{field}.{at}"), why);
+            }
+        }
+    }
 }
 
 /// True when `key` of the root is written as an empty list (not missing, not another type,
