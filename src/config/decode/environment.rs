@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::analysis::{check_for_fits_windows, decode_analysis};
 use super::checks::{decode_checks, decode_slo};
-use super::delivery::{check_for_fits_windows, decode_analysis, decode_strategy};
 use super::read::*;
 use super::secrets::decode_secrets;
+use super::strategy::decode_strategy;
 use crate::config::diagnostics::{Diagnostics, join};
 use crate::config::model::*;
 use crate::config::yaml::{Node, Value};

@@ -2,14 +2,15 @@
 //! Cross-field and cross-file rules (requires cycles, manifests) live in `validate.rs`.
 //!
 //! One file per section: `environment.rs` (an environment's own fields), `checks.rs` (`checks`
-//! and `slo`), `secrets.rs`, `delivery.rs` (`strategy`, `blueGreen`, `canary`, `analysis`), and
+//! and `slo`), `secrets.rs`, `strategy.rs` (`strategy`, `blueGreen`, `canary`), `analysis.rs`, and
 //! `read.rs`, the typed readers every section uses.
 
+mod analysis;
 mod checks;
-mod delivery;
 mod environment;
 mod read;
 mod secrets;
+mod strategy;
 
 use std::path::PathBuf;
 
@@ -106,4 +107,30 @@ fn decode_test_environment(body: &str) -> Result<Environment, Vec<String>> {
             .collect());
     }
     Ok(config.expect("decoded").environments.remove(0))
+}
+
+/// Decodes each body and checks that its errors start with the wanted `line:col field:
+/// message` lines (one per error); reports every case that differs at once.
+#[cfg(test)]
+fn assert_one_error_each(cases: &[(String, String)]) {
+    let mut failures = Vec::new();
+    for (body, want) in cases {
+        let got = match decode_test_environment(body) {
+            Ok(_) => "(accepted)".to_string(),
+            Err(errors) => errors.join("\n"),
+        };
+        if !got.starts_with(want.as_str()) || got.lines().count() != want.lines().count() {
+            failures.push(format!("{body}\n  want: {want}\n  got:  {got}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+/// `(body, wanted errors)` pairs from string literals.
+#[cfg(test)]
+fn cases(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(body, want)| (body.to_string(), want.to_string()))
+        .collect()
 }
