@@ -9,6 +9,11 @@
 //!   `label_app`, `label_track`: its `--metric-labels-allowlist`), which the per-pod cAdvisor and
 //!   restart metrics are joined with on `namespace` and `pod`;
 //! - CPU and memory are judged against the containers' limits, per pod.
+//!
+//! # Caveats
+//! `rate(…[1m])` divides by the whole minute, so over a series younger than a minute (a
+//! canary pod just started) it reads low: analyse a step no earlier than a minute after its
+//! pods are ready. Ratios of two such rates (error rate, quantiles) are not affected.
 
 use std::time::Duration;
 
