@@ -13,6 +13,9 @@ mod util;
 mod action_runtime;
 /// `verify` against the fake API server: integration Jobs and JUnit, the soak, the service proxy.
 mod checks_kube;
+/// Metric analysis against the real Prometheus scraping a test exporter: bounds, `for`,
+/// inconclusive data, rejected queries, the seed's alert rules.
+mod checks_prometheus;
 /// `verify`'s smoke checks against scripted HTTP(S) services: readiness, SLO boundaries,
 /// expectations, timeouts, redirects, TLS, secrets.
 mod checks_smoke;

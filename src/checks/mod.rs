@@ -6,12 +6,14 @@
 //!   ([`slo`]), straight to a URL or through the API server's service proxy ([`proxy`]);
 //! - integration checks ([`integration`]): a Job whose log is streamed and whose JUnit report
 //!   ([`junit`]) is counted;
-//! - the soak ([`soak`]): the new pods watched for a while.
+//! - the soak ([`soak`]): the new pods watched for a while;
+//! - metric analysis ([`analysis`]): Prometheus queries judged against bounds over a window.
 //!
 //! [`verify`] runs them all and returns a [`VerifyReport`]; it never rolls back, exits or
 //! writes files. Deciding what a failure means (roll back after a deploy, exit 1 alone) is the
 //! caller's: `pipeline::verify` for `promote verify`, the deploy/pipeline code after a rollout.
 
+pub mod analysis;
 pub mod integration;
 pub mod junit;
 pub mod proxy;

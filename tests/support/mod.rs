@@ -1,10 +1,12 @@
 //! Test harness for the registry tests: the real distribution registry (Debian's
 //! `docker-registry`) started on a free 127.0.0.1 port, the doubles in front of it (token
-//! server, ACR, Entra, GitHub OIDC, fault proxy) and generated images.
+//! server, ACR, Entra, GitHub OIDC, fault proxy) and generated images; and for the metric
+//! analysis tests, the real Prometheus scraping a test exporter.
 
 pub mod front;
 pub mod images;
 pub mod keys;
+pub mod prometheus;
 pub mod registry;
 
 use front::{AzureSetup, Front, FrontConfig, Policy};
