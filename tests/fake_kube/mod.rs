@@ -100,6 +100,7 @@
 
 mod admission;
 mod controllers;
+mod endpoints;
 mod fields;
 mod kubelet;
 mod object;

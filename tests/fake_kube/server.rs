@@ -701,6 +701,7 @@ fn check_body(body: &Value, target: &Target<'_>, name: Option<&str>) -> Result<(
             t.api_version()
         )));
     }
+    decodes_as_strings(body, t)?;
     let body_ns = object::namespace(body);
     if t.namespaced && !body_ns.is_empty() && body_ns != target.ns {
         return Err(ApiError::bad_request(
@@ -712,6 +713,34 @@ fn check_body(body: &Value, target: &Target<'_>, name: Option<&str>) -> Result<(
         if !body_name.is_empty() && body_name != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Labels and annotations are `map[string]string`: a number or boolean there (an unquoted
+/// `canary-weight: 10` in YAML) fails decoding with Go's words, before any validation.
+fn decodes_as_strings(body: &Value, t: &ResourceType) -> Result<(), ApiError> {
+    for field in ["labels", "annotations"] {
+        for v in body["metadata"][field]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, v)| v)
+        {
+            let json_type = match v {
+                Value::Null | Value::String(_) => continue,
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: json: cannot \
+                 unmarshal {json_type} into Go struct field ObjectMeta.metadata.{field} of type string",
+                kind = t.kind,
+                version = t.version,
             )));
         }
     }
@@ -762,6 +791,24 @@ fn write_scale(
     let rv = object::resource_version(scale);
     if !rv.is_empty() && rv != object::resource_version(old) {
         return Err(ApiError::conflict(target.t, object::name(old)));
+    }
+    // `ValidateScale`, worded for the Scale object rather than its workload.
+    let replicas = &scale["spec"]["replicas"];
+    if !replicas.is_null() && replicas.as_i64().is_none_or(|n| n < 0) {
+        let name = object::name(old);
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: \
+                 must be greater than or equal to 0"
+            ),
+            json!({ "name": name, "group": "autoscaling", "kind": "Scale", "causes": [{
+                "reason": "FieldValueInvalid",
+                "message": format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                "field": "spec.replicas",
+            }]}),
+        ));
     }
     let mut new = old.clone();
     new["spec"]["replicas"] = scale["spec"]["replicas"].clone();
