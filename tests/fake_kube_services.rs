@@ -1,7 +1,7 @@
 //! What blue-green and canary deploys use from the fake Kubernetes API, checked with the real
-//! `kube` client: Services and their selector writes, EndpointSlices of ready pods, the
-//! Deployment `scale` subresource and deletion, Ingresses and their annotations, and discovery
-//! of all of them.
+//! `kube` client: Services and their selector writes, EndpointSlices of ready pods, the API
+//! server's service proxy to test-registered HTTP backends, the Deployment `scale` subresource
+//! and deletion, Ingresses and their annotations, and discovery of all of them.
 
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -12,6 +12,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, W
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
+use crate::checks_server::{Answer, Route, TestService};
 use crate::fake_kube::FakeKube;
 use crate::fake_kube_tests::{PATIENCE, api_error, apply, cluster, namespace, raw_patch};
 
@@ -126,6 +127,47 @@ async fn slices_follow(fake: &FakeKube, service: &str, labels: &str) {
         sliced_ready(fake, "prod", service),
         ready_pods(fake, "prod", labels)
     );
+}
+
+/// The fake and a client without kube's own retries, which would repeat a proxied 503 up to
+/// 15 times (the product turns them off too, `kube/connect.rs`).
+async fn cluster_without_retries() -> (FakeKube, Client) {
+    let fake = FakeKube::start();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&fake.kubeconfig_yaml()).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    config.default_retry = false;
+    let client = Client::try_from(config).unwrap();
+    (fake, client)
+}
+
+/// One request through the API server's service proxy: status, headers, body.
+async fn proxied(client: &Client, method: &str, path: &str) -> (u16, http::HeaderMap, String) {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .body(kube::client::Body::from(Vec::new()))
+        .unwrap();
+    let response = client.send(request).await.expect("the proxy answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn get_health(client: &Client) -> (u16, String) {
+    let (code, _, body) = proxied(
+        client,
+        "GET",
+        "/api/v1/namespaces/prod/services/web:80/proxy/health",
+    )
+    .await;
+    (code, body)
 }
 
 fn merge_selector(version: Value) -> Value {
@@ -458,6 +500,261 @@ async fn invalid_services_are_422_with_the_fields_named() {
 }
 
 #[tokio::test]
+async fn the_service_proxy_reaches_the_pods_the_service_selects() {
+    let (fake, client) = cluster_without_retries().await;
+    let blue = TestService::http(vec![("/health", Route::always(Answer::ok("blue")))]);
+    let green = TestService::http(vec![("/health", Route::always(Answer::ok("green")))]);
+    fake.set_http_backend("prod", "app=web,version=blue", &blue.url(""));
+    fake.set_http_backend("prod", "version=green", &green.url(""));
+    blue_and_green(&fake, &client).await;
+    slices_follow(&fake, "web", "version=blue").await;
+    assert_eq!(get_health(&client).await, (200, "blue".to_string()));
+    for id in ["web:http", "http:web:80", "http:web:http"] {
+        let (code, _, body) = proxied(
+            &client,
+            "GET",
+            &format!("/api/v1/namespaces/prod/services/{id}/proxy/health"),
+        )
+        .await;
+        assert_eq!((code, body.as_str()), (200, "blue"), "{id}");
+    }
+
+    // Blue-green: switch the selector, green serves; switch back (a rollback), blue serves.
+    let path = "/api/v1/namespaces/prod/services/web";
+    raw_patch(
+        &client,
+        path,
+        "application/merge-patch+json",
+        &merge_selector(json!("green")),
+    )
+    .await
+    .unwrap();
+    slices_follow(&fake, "web", "version=green").await;
+    assert_eq!(get_health(&client).await, (200, "green".to_string()));
+    raw_patch(
+        &client,
+        path,
+        "application/strategic-merge-patch+json",
+        &merge_selector(json!("blue")),
+    )
+    .await
+    .unwrap();
+    slices_follow(&fake, "web", "version=blue").await;
+    assert_eq!(get_health(&client).await, (200, "blue".to_string()));
+    assert_eq!((blue.count("/health"), green.count("/health")), (5, 1));
+
+    // What the pod's server sees: the path under the proxy, no API credentials, the
+    // forwarding headers of the API server's transport.
+    let seen = blue.seen().pop().unwrap();
+    assert_eq!(
+        (seen.method.as_str(), seen.path.as_str()),
+        ("GET", "/health")
+    );
+    assert_eq!(seen.header("authorization"), None);
+    assert_eq!(
+        seen.header("x-forwarded-uri"),
+        Some("/api/v1/namespaces/prod/services/web:80/proxy/health")
+    );
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+
+    // A newer registration for one pod wins over the selector's.
+    let one = TestService::http(vec![(
+        "/health",
+        Route::always(Answer::status(503).body("draining")),
+    )]);
+    let pod = ready_pods(&fake, "prod", "version=blue").remove(0);
+    fake.set_pod_http_backend("prod", &pod, &one.url(""));
+    let answers: Vec<(u16, String)> = [get_health(&client).await, get_health(&client).await].into();
+    assert!(
+        answers.contains(&(503, "draining".to_string())),
+        "{answers:?}"
+    );
+    assert!(answers.contains(&(200, "blue".to_string())), "{answers:?}");
+
+    // Without a backend, a pod answers with who it is; requests take turns over the pods.
+    fake.clear_http_backends();
+    let mut pods = Vec::new();
+    for _ in 0..4 {
+        let (code, headers, body) = proxied(
+            &client,
+            "GET",
+            "/api/v1/namespaces/prod/services/web:80/proxy/x/../status/?verbose=1",
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert_eq!(headers["content-type"], "application/json");
+        let echo: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(echo["labels"]["version"], "blue");
+        assert_eq!(
+            (echo["path"].as_str(), echo["query"].as_str()),
+            (Some("/status/"), Some("verbose=1"))
+        );
+        assert_eq!(
+            (echo["port"].as_i64(), echo["image"].as_str()),
+            (Some(8080), Some("example.com/web:blue"))
+        );
+        pods.push(echo["pod"].as_str().unwrap().to_string());
+    }
+    pods.sort();
+    let blue_pods = ready_pods(&fake, "prod", "version=blue");
+    let expected: Vec<String> = blue_pods
+        .iter()
+        .flat_map(|p| [p.clone(), p.clone()])
+        .collect();
+    assert_eq!(pods, expected, "round robin over the two blue pods");
+}
+
+#[tokio::test]
+async fn service_proxy_failures_are_the_api_servers() {
+    let (fake, client) = cluster_without_retries().await;
+    blue_and_green(&fake, &client).await;
+    slices_follow(&fake, "web", "version=blue").await;
+    let services = Api::<Service>::namespaced(client.clone(), "prod");
+    apply(
+        &services,
+        "empty",
+        "promote",
+        &service("empty", json!({ "app": "nothing" })),
+    )
+    .await
+    .unwrap();
+    let has_endpoints = fake
+        .wait_for_async(PATIENCE, |f| f.get("endpoints", "prod", "empty").is_some())
+        .await;
+    assert!(has_endpoints);
+    let status_of = |body: &str| -> (String, String) {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["kind"], "Status", "{v}");
+        (
+            v["reason"].as_str().unwrap().into(),
+            v["message"].as_str().unwrap().into(),
+        )
+    };
+    for (id, code, reason, message) in [
+        (
+            "nothing:80",
+            404,
+            "NotFound",
+            "services \"nothing\" not found",
+        ),
+        (
+            "nothing",
+            404,
+            "NotFound",
+            "endpoints \"nothing\" not found",
+        ),
+        (
+            "empty:80",
+            503,
+            "ServiceUnavailable",
+            "no endpoints available for service \"empty\"",
+        ),
+        (
+            "web:81",
+            503,
+            "ServiceUnavailable",
+            "no service port 81 found for service \"web\"",
+        ),
+        (
+            "web:metrics",
+            503,
+            "ServiceUnavailable",
+            "no endpoints available for service \"web:metrics\"",
+        ),
+        // Without a port only an unnamed Service port matches; `web`'s is named `http`.
+        (
+            "web",
+            503,
+            "ServiceUnavailable",
+            "no endpoints available for service \"web\"",
+        ),
+        (
+            "ftp:web:21",
+            400,
+            "BadRequest",
+            "invalid service request \"ftp:web:21\"",
+        ),
+    ] {
+        let path = format!("/api/v1/namespaces/prod/services/{id}/proxy/health");
+        let (got, _, body) = proxied(&client, "GET", &path).await;
+        assert_eq!(got, code, "{id}: {body}");
+        assert_eq!(
+            status_of(&body),
+            (reason.to_string(), message.to_string()),
+            "{id}"
+        );
+    }
+
+    // The proxy root without its slash is redirected to it.
+    let (code, headers, _) = proxied(
+        &client,
+        "GET",
+        "/api/v1/namespaces/prod/services/web/proxy?a=1",
+    )
+    .await;
+    assert_eq!(code, 301);
+    assert_eq!(
+        headers["location"],
+        "/api/v1/namespaces/prod/services/web/proxy/?a=1"
+    );
+
+    // A pod whose server is gone.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    fake.set_http_backend("prod", "version=blue", &url);
+    let (code, body) = get_health(&client).await;
+    assert_eq!(code, 503, "{body}");
+    let (reason, message) = status_of(&body);
+    assert_eq!(reason, "ServiceUnavailable");
+    assert!(
+        message.starts_with("error trying to reach service: "),
+        "{message}"
+    );
+
+    // A backend's redirect comes back through the proxy; its status and headers pass.
+    let login = TestService::http(vec![(
+        "/old",
+        Route::always(Answer::redirect("/login").header("x-colour", "blue")),
+    )]);
+    fake.set_http_backend("prod", "version=blue", &login.url(""));
+    let (code, headers, _) = proxied(
+        &client,
+        "GET",
+        "/api/v1/namespaces/prod/services/web:80/proxy/old",
+    )
+    .await;
+    assert_eq!(code, 302);
+    assert_eq!(headers["x-colour"], "blue");
+    assert_eq!(
+        headers["location"],
+        format!(
+            "{}/api/v1/namespaces/prod/services/web:80/proxy/login",
+            fake.url()
+        )
+        .as_str()
+    );
+
+    // The proxy is part of the API: it needs the token, and its requests are recorded.
+    let addr = fake.url().trim_start_matches("http://").to_string();
+    let anonymous = reqwest::Client::new()
+        .get(format!(
+            "http://{addr}/api/v1/namespaces/prod/services/web/proxy/health"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let recorded: Vec<u16> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/proxy/old"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(recorded, [302]);
+}
+
+#[tokio::test]
 async fn deployments_scale_through_the_scale_subresource() {
     let (fake, client) = cluster().await;
     blue_and_green(&fake, &client).await;
@@ -756,4 +1053,16 @@ async fn discovery_lists_services_endpoint_slices_and_ingresses() {
             assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
         }
     }
+    let core: Value = client
+        .request(http::Request::get("/api/v1").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    let proxy = core["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "services/proxy")
+        .expect("services/proxy is listed");
+    assert_eq!(proxy["kind"], "ServiceProxyOptions");
+    assert!(proxy["verbs"].as_array().unwrap().contains(&json!("get")));
 }

@@ -529,7 +529,7 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
                 "singularName": "",
                 "namespaced": t.namespaced,
                 "kind": kind,
-                "verbs": if sub == "log" { vec!["get"] } else { vec!["get", "patch", "update"] },
+                "verbs": subresource_verbs(sub),
             }));
         }
     }
@@ -560,7 +560,19 @@ fn subresources(t: &ResourceType) -> Vec<(&'static str, &'static str)> {
     if t.plural == "pods" {
         subs.push(("log", "Pod"));
     }
+    if t.plural == "services" {
+        subs.push(("proxy", "ServiceProxyOptions"));
+    }
     subs
+}
+
+/// What discovery says a subresource accepts (`services/proxy` as the real server lists it).
+fn subresource_verbs(sub: &str) -> Vec<&'static str> {
+    match sub {
+        "log" => vec!["get"],
+        "proxy" => vec!["create", "delete", "get", "patch", "update"],
+        _ => vec!["get", "patch", "update"],
+    }
 }
 
 /// The `Content-Type` of aggregated discovery, and what a client puts in `Accept` to get it.
@@ -587,7 +599,7 @@ pub fn aggregated(core: bool) -> Value {
                             json!({
                                 "subresource": sub,
                                 "responseKind": { "group": if kind == "Scale" { "autoscaling" } else { t.group }, "version": "v1", "kind": kind },
-                                "verbs": if sub == "log" { vec!["get"] } else { vec!["get", "patch", "update"] },
+                                "verbs": subresource_verbs(sub),
                             })
                         })
                         .collect();

@@ -1,7 +1,8 @@
 //! The HTTP face: hyper on 127.0.0.1, bearer-token authentication, injected faults, the
 //! request log, and routing on (method, path segments) to the verbs of the Kubernetes REST API:
 //! get, list, watch, create, update, patch (apply, JSON, merge, strategic), delete,
-//! deletecollection, the `status` and `scale` subresources, pod logs and discovery.
+//! deletecollection, the `status` and `scale` subresources, pod logs, the service proxy and
+//! discovery.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -24,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use super::fields::{self, Part};
 use super::kubelet::{self, LogOpts};
 use super::object;
+use super::proxy::{self, ProxyRequest};
 use super::registry::{self, DeleteOpts, Ownership, Propagation, WriteOpts};
 use super::resources::{self as r, ResourceType, TYPES};
 use super::selectors::{FieldSelector, LabelSelector};
@@ -72,6 +74,10 @@ enum Reply {
     Discovery(Value),
     Text(u16, String),
     Stream(&'static str, mpsc::UnboundedReceiver<Bytes>),
+    /// A service proxy request to send on once the state is unlocked.
+    Forward(proxy::Forward),
+    /// An answer through the service proxy, or the proxy's own redirect.
+    Proxied(proxy::Answer),
     /// Close the connection without answering (an injected fault).
     Drop,
 }
@@ -123,9 +129,13 @@ struct Req {
     method: String,
     path: String,
     query: Vec<(String, String)>,
+    /// The query as sent, without `?`.
+    raw_query: String,
     content_type: String,
     accept: String,
     user_agent: String,
+    /// Every header, for what the service proxy passes on.
+    headers: hyper::HeaderMap,
     body: Bytes,
 }
 
@@ -159,6 +169,7 @@ async fn handle(
         header("user-agent"),
         header("authorization"),
     );
+    let headers = req.headers().clone();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or_default().to_string();
@@ -172,13 +183,15 @@ async fn handle(
         method,
         path,
         query: parse_query(&raw_query),
+        raw_query: raw_query.clone(),
         content_type,
         accept,
         user_agent,
+        headers,
         body,
     };
     let mut warning = None;
-    let (reply, write) = {
+    let (reply, write, index) = {
         let mut st = shared.lock();
         let index = st.requests.len();
         st.requests.push(RecordedRequest {
@@ -214,16 +227,26 @@ async fn handle(
         };
         let code = match &reply {
             Ok(Reply::Json(c, _) | Reply::Text(c, _)) => *c,
-            Ok(Reply::Stream(..) | Reply::Discovery(_)) => 200,
+            Ok(Reply::Proxied(a)) => a.status,
+            Ok(Reply::Stream(..) | Reply::Discovery(_) | Reply::Forward(_)) => 200,
             Ok(Reply::Drop) => 0,
             Err(e) => e.code,
         };
         st.requests[index].status = code;
-        (reply, r.method != "GET")
+        (reply, r.method != "GET", index)
     };
     if write {
         shared.wake.notify_one();
     }
+    let reply = match reply {
+        Ok(Reply::Forward(forward)) => {
+            let answer = proxy::send(&shared, forward, &r.method, &r.headers, r.body.clone()).await;
+            let code = answer.as_ref().map_or_else(|e| e.code, |a| a.status);
+            shared.lock().requests[index].status = code;
+            answer.map(Reply::Proxied)
+        }
+        other => other,
+    };
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
@@ -262,6 +285,16 @@ async fn handle(
                 .insert("content-type", content_type.parse().expect("ascii"));
             resp
         }
+        Reply::Proxied(answer) => {
+            let mut resp = Response::new(Body::Full(Some(answer.body)));
+            *resp.status_mut() = hyper::StatusCode::from_u16(answer.status)
+                .unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+            for (name, value) in answer.headers {
+                resp.headers_mut().append(name, value);
+            }
+            resp
+        }
+        Reply::Forward(_) => unreachable!("forwarded above"),
         Reply::Drop => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
@@ -362,11 +395,70 @@ fn route(
         ("GET", ["apis", group, version]) => r::api_resource_list(group, version)
             .map(|v| Reply::Json(200, v))
             .ok_or_else(ApiError::route_not_found),
+        (
+            method,
+            [
+                "api",
+                "v1",
+                "namespaces",
+                ns,
+                "services",
+                id,
+                "proxy",
+                rest @ ..,
+            ],
+        ) => service_proxy(st, r, method, ns, id, rest),
         (_, ["api", "v1", rest @ ..]) => resource(shared, st, r, "", "v1", rest, warning),
         (_, ["apis", group, version, rest @ ..]) => {
             resource(shared, st, r, group, version, rest, warning)
         }
         _ => Err(ApiError::route_not_found()),
+    }
+}
+
+/// `services/{id}/proxy/...`: resolved now, sent once the state is unlocked. A GET or HEAD of
+/// the proxy root without its slash is redirected to it first (`proxyRedirectsforRootPath`).
+fn service_proxy(
+    st: &mut State,
+    r: &Req,
+    method: &str,
+    ns: &str,
+    id: &str,
+    rest: &[&str],
+) -> Result<Reply, ApiError> {
+    if !proxy::METHODS.contains(&method) {
+        return Err(ApiError::method_not_allowed(method));
+    }
+    let trailing_slash = r.path.ends_with('/');
+    if rest.is_empty() && !trailing_slash && (method == "GET" || method == "HEAD") {
+        let query = if r.raw_query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", r.raw_query)
+        };
+        let location = format!("{}/{query}", r.path);
+        return Ok(Reply::Proxied(proxy::Answer {
+            status: 301,
+            headers: vec![(
+                hyper::header::LOCATION,
+                location
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("invalid path"))?,
+            )],
+            body: Bytes::new(),
+        }));
+    }
+    let req = ProxyRequest {
+        ns,
+        id,
+        rest,
+        trailing_slash,
+        query: &r.raw_query,
+        method,
+    };
+    match proxy::resolve(st, &req)? {
+        proxy::Plan::Forward(forward) => Ok(Reply::Forward(forward)),
+        proxy::Plan::Echo(v) => Ok(Reply::Json(200, v)),
     }
 }
 
