@@ -6,8 +6,6 @@
 //! server's proxy in front of it (and passes everything else through, watches included).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +21,8 @@ use serde_json::{Value, json};
 
 use crate::checks_server::{Answer, Route, TestService};
 use crate::fake_kube::{Behavior, FakeKube};
-use crate::util::{Run, promote, read, run};
+use crate::support::project::Project;
+use crate::util::{read, run};
 
 /// Generous bound for what the fake does in milliseconds; never asserted as a duration.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -52,101 +51,20 @@ const JUNIT_FAILING: &str = r#"running the contract tests
 1 of 2 tests failed
 "#;
 
-/// A promotion file with one service `web` and one environment `staging` (namespace
-/// `staging`, created), with the test's `environment` lines, and a kubeconfig for the fake.
-struct Project {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+/// Environment `staging` (namespace `staging`, created) with the test's `environment` lines,
+/// and a kubeconfig for the fake.
+fn staging(fake: &FakeKube, environment: &str) -> Project {
+    staging_through(fake.kubeconfig_yaml(), fake, environment)
 }
 
-impl Project {
-    fn new(fake: &FakeKube, environment: &str) -> Project {
-        Project::with_kubeconfig(fake.kubeconfig_yaml(), fake, environment)
+/// [`staging`] with another kubeconfig (one pointing at a front of the fake).
+fn staging_through(kubeconfig: String, fake: &FakeKube, environment: &str) -> Project {
+    if fake.get("Namespace", "", "staging").is_none() {
+        fake.put(
+            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "staging" } }),
+        );
     }
-
-    fn with_kubeconfig(kubeconfig: String, fake: &FakeKube, environment: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("web")).unwrap();
-        std::fs::write(
-            root.join("web/deployment.yaml"),
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: registry.example.com/team/web:latest}]
-",
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("promotion.yml"),
-            format!(
-                "registry: registry.example.com
-services:
-  - name: web
-    image: team/web
-    manifests: web
-    port: 8080
-environments:
-  - name: staging
-    namespace: staging
-{environment}"
-            ),
-        )
-        .unwrap();
-        let kubeconfig_path = root.join("kubeconfig");
-        std::fs::write(&kubeconfig_path, kubeconfig).unwrap();
-        if fake.get("Namespace", "", "staging").is_none() {
-            fake.put(json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "staging" } }));
-        }
-        Project {
-            dir,
-            kubeconfig: kubeconfig_path,
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = promote();
-        cmd.arg("--config")
-            .arg(self.dir.path().join("promotion.yml"))
-            .args(["verify", "--environment", "staging", "--kubeconfig-path"])
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.path().join("out"));
-        cmd
-    }
-
-    fn verify(&self) -> Run {
-        run(&mut self.command())
-    }
-
-    /// `promote deploy --no-verify` of `web` at `digest`, so `verify` can be run on its own.
-    fn deploy(&self, digest: &str) -> Run {
-        self.deploy_with(digest, &["--no-verify"])
-    }
-
-    /// `promote deploy` of `web` at `digest` with `extra` arguments.
-    fn deploy_with(&self, digest: &str, extra: &[&str]) -> Run {
-        let image = format!("web=registry.example.com/team/web@{digest}");
-        run(promote()
-            .arg("--config")
-            .arg(self.dir.path().join("promotion.yml"))
-            .args(["deploy", "--environment", "staging", "--image", &image])
-            .args(extra)
-            .arg("--kubeconfig-path")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.path().join("out")))
-    }
-
-    fn report(&self) -> Value {
-        serde_json::from_str(&read(&self.dir.path().join("out/promote-verify.json")))
-            .expect("JSON report")
-    }
+    Project::new("staging", environment).with_kubeconfig(&kubeconfig)
 }
 
 /// The Job the binary created, as it was sent.
@@ -176,7 +94,7 @@ fn a_passing_job_streams_its_log_counts_its_junit_report_and_is_deleted() {
     let fake = FakeKube::builder()
         .pod_log("contract-tests", JUNIT_PASSING)
         .start();
-    let project = Project::new(
+    let project = staging(
         &fake,
         &integration(
             "          image: registry.example.com/team/contract-tests:1",
@@ -204,7 +122,7 @@ fn a_passing_job_streams_its_log_counts_its_junit_report_and_is_deleted() {
         json!([{ "name": "BASE_URL", "value": "http://web.staging" }])
     );
 
-    let report = project.report();
+    let report = project.report("verify");
     let check = &report["checks"][0];
     assert_eq!(check["kind"], "integration");
     assert_eq!(check["integration"]["status"], "succeeded", "{report:#}");
@@ -241,18 +159,18 @@ fn a_failing_job_fails_the_check_naming_the_failed_tests() {
     let fake = FakeKube::builder()
         .pod_log("contract-tests-crash", JUNIT_FAILING)
         .start();
-    let project = Project::new(
+    let project = staging(
         &fake,
         &integration(
             "          image: registry.example.com/team/contract-tests-crash:1",
             "5m",
         ),
     );
-    let mut cmd = project.command();
+    let mut cmd = project.command("verify", &[]);
     cmd.env("GITHUB_ACTIONS", "true");
     let out = run(&mut cmd);
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     let check = &report["checks"][0];
     let reason = check["reason"].as_str().unwrap();
     assert!(
@@ -284,7 +202,7 @@ fn a_failing_job_fails_the_check_naming_the_failed_tests() {
 fn a_job_that_outlasts_its_timeout_fails_and_is_deleted() {
     let fake = FakeKube::start();
     // `never-ready` runs forever; the Job controller ends it at activeDeadlineSeconds.
-    let project = Project::new(
+    let project = staging(
         &fake,
         &integration(
             "          image: registry.example.com/team/never-ready-tests:1",
@@ -293,7 +211,7 @@ fn a_job_that_outlasts_its_timeout_fails_and_is_deleted() {
     );
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     let check = &report["checks"][0];
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.contains("failed: DeadlineExceeded"), "{reason}");
@@ -338,7 +256,7 @@ fn an_integration_check_without_an_image_runs_the_deployed_one() {
     let fake = FakeKube::start();
     let image = "registry.example.com/team/web@sha256:4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c";
     rolled_out(&fake, image, 1);
-    let project = Project::new(&fake, &integration("", "5m"));
+    let project = staging(&fake, &integration("", "5m"));
     let out = project.verify();
     assert_eq!(out.code, 0, "{out:?}");
     let job = created_job(&fake);
@@ -346,14 +264,15 @@ fn an_integration_check_without_an_image_runs_the_deployed_one() {
         job["spec"]["template"]["spec"]["containers"][0]["image"],
         image
     );
-    assert_eq!(project.report()["checks"][0]["integration"]["image"], image);
+    assert_eq!(
+        project.report("verify")["checks"][0]["integration"]["image"],
+        image
+    );
 
     // A deploy knows what it pinned: `--image` wins over the cluster's.
     let pinned = format!("registry.example.com/team/web@{}", crate::util::DIGEST_B);
     fake.clear_requests();
-    let out = run(project
-        .command()
-        .args(["--image", &format!("web={pinned}")]));
+    let out = run(&mut project.command("verify", &["--image", &format!("web={pinned}")]));
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         created_job(&fake)["spec"]["template"]["spec"]["containers"][0]["image"],
@@ -369,10 +288,10 @@ fn soak(duration: &str, max_restarts: u32) -> String {
 fn the_soak_passes_while_the_new_pods_stay_ready() {
     let fake = FakeKube::start();
     rolled_out(&fake, "registry.example.com/team/web-stable:1", 2);
-    let project = Project::new(&fake, &soak("1s", 0));
+    let project = staging(&fake, &soak("1s", 0));
     let out = project.verify();
     assert_eq!(out.code, 0, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     let soak = &report["checks"][0]["soak"];
     assert_eq!(soak["pods"].as_array().unwrap().len(), 2, "{report:#}");
     assert_eq!(soak["restarts"], 0);
@@ -385,10 +304,10 @@ fn the_soak_fails_when_the_new_pods_restart() {
     rolled_out(&fake, "registry.example.com/team/web-flaky:1", 2);
     // After the rollout, the new pods start crashing.
     fake.set_pod_behavior("web-flaky", Behavior::CrashLoop);
-    let project = Project::new(&fake, &soak("30s", 0));
+    let project = staging(&fake, &soak("30s", 0));
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let reason = project.report()["checks"][0]["reason"]
+    let reason = project.report("verify")["checks"][0]["reason"]
         .as_str()
         .unwrap()
         .to_string();
@@ -402,11 +321,11 @@ fn the_soak_fails_when_the_new_pods_restart() {
 #[test]
 fn the_soak_needs_the_deployment() {
     let fake = FakeKube::start();
-    let project = Project::new(&fake, &soak("1s", 0));
+    let project = staging(&fake, &soak("1s", 0));
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(
-        project.report()["checks"][0]["reason"],
+        project.report("verify")["checks"][0]["reason"],
         "deployment/web does not exist in namespace staging"
     );
 }
@@ -431,7 +350,7 @@ fn smoke_checks_through_the_service_proxy() {
             &fake,
             HashMap::from([("staging/web:8080".to_string(), backend.url(""))]),
         );
-        let project = Project::with_kubeconfig(
+        let project = staging_through(
             front.kubeconfig(&fake),
             &fake,
             "    checks:
@@ -446,7 +365,7 @@ fn smoke_checks_through_the_service_proxy() {
         );
         let out = project.verify();
         assert_eq!(out.code, want_code, "{slow} slow: {out:?}");
-        let report = project.report();
+        let report = project.report("verify");
         let smoke = &report["checks"][0]["smoke"];
         assert_eq!(smoke["route"], "service-proxy");
         assert_eq!(
@@ -474,7 +393,7 @@ fn smoke_checks_through_the_service_proxy() {
 fn a_successful_deploy_then_a_verification_that_fails_on_latency() {
     let fake = FakeKube::start();
     let (_backend, front) = slow_tail_behind_the_proxy(&fake);
-    let project = Project::with_kubeconfig(
+    let project = staging_through(
         front.kubeconfig(&fake),
         &fake,
         "    replicas: 2
@@ -483,11 +402,11 @@ fn a_successful_deploy_then_a_verification_that_fails_on_latency() {
         - { name: health, via: service-proxy, path: /health, samples: 100, concurrency: 10 }
     slo: { p95Latency: 250ms, errorRate: 0.1% }",
     );
-    let deployed = project.deploy(crate::util::DIGEST_A);
+    let deployed = project.deploy(crate::util::DIGEST_A, &["--no-verify"]);
     assert_eq!(deployed.code, 0, "{deployed:?}");
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     assert_eq!(report["checks"][0]["smoke"]["slo"][0]["passed"], false);
     assert_eq!(
         report["checks"][0]["smoke"]["slo"][1]["passed"], true,
@@ -523,7 +442,7 @@ fn slow_tail_behind_the_proxy(fake: &FakeKube) -> (TestService, ProxyFront) {
 fn a_deploy_that_fails_verification_on_latency_is_rolled_back() {
     let fake = FakeKube::start();
     let (_backend, front) = slow_tail_behind_the_proxy(&fake);
-    let project = Project::with_kubeconfig(
+    let project = staging_through(
         front.kubeconfig(&fake),
         &fake,
         "    replicas: 2
@@ -532,10 +451,10 @@ fn a_deploy_that_fails_verification_on_latency_is_rolled_back() {
         - { name: health, via: service-proxy, path: /health, samples: 100, concurrency: 10 }
     slo: { p95Latency: 250ms }",
     );
-    let first = project.deploy(crate::util::DIGEST_A);
+    let first = project.deploy(crate::util::DIGEST_A, &["--no-verify"]);
     assert_eq!(first.code, 0, "{first:?}");
 
-    let second = project.deploy_with(crate::util::DIGEST_B, &[]);
+    let second = project.deploy(crate::util::DIGEST_B, &[]);
     assert_eq!(second.code, 1, "{second:?}");
     let report: Value =
         serde_json::from_str(&read(&project.dir.path().join("out/promote-deploy.json"))).unwrap();
@@ -567,7 +486,7 @@ fn a_deploy_that_fails_verification_on_latency_is_rolled_back() {
 fn a_service_proxy_without_endpoints_is_not_ready() {
     let fake = FakeKube::start();
     let front = ProxyFront::start(&fake, HashMap::new());
-    let project = Project::with_kubeconfig(
+    let project = staging_through(
         front.kubeconfig(&fake),
         &fake,
         "    checks:
@@ -576,7 +495,7 @@ fn a_service_proxy_without_endpoints_is_not_ready() {
     );
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let reason = project.report()["checks"][0]["reason"]
+    let reason = project.report("verify")["checks"][0]["reason"]
         .as_str()
         .unwrap()
         .to_string();

@@ -18,7 +18,7 @@ use promote_action::kube::connect::{self, AKS_SCOPE, ARM_SCOPE, Token, TokenSour
 use serde_json::json;
 
 use crate::fake_kube::FakeKube;
-use crate::kube_deploy::Project;
+use crate::kube_deploy::staging;
 use crate::util::run;
 
 /// Hands out the fake's token for AKS (short-lived, so it is refreshed) and a fixed ARM token.
@@ -233,7 +233,7 @@ async fn arm_refusals_say_which_role_is_missing() {
 #[test]
 fn an_unknown_context_is_invalid_input_listing_the_known_ones() {
     let fake = FakeKube::start();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     let out = run(&mut project.command("history", &["--context", "prod"]));
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
@@ -246,7 +246,7 @@ fn an_unknown_context_is_invalid_input_listing_the_known_ones() {
 #[test]
 fn an_aks_cluster_without_an_azure_identity_says_how_to_sign_in() {
     let fake = FakeKube::start();
-    let project = Project::new(
+    let project = staging(
         &fake,
         "    cluster: { aks: { subscription: s, resourceGroup: rg, name: aks } }\n",
     );
