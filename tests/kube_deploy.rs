@@ -679,12 +679,14 @@ fn the_kubeconfig_input_is_masked_by_credential_value_and_line() {
 }
 
 /// The lock in-process: renewed while held, refused to a second holder naming the first,
-/// deleted on release.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// deleted on release. On the paused clock with a client that needs no socket, so the
+/// seconds pass at once. Whether a lease has expired is judged on the wall clock, which the
+/// test does not move: that rule is `lock::decide`'s, table-tested beside it.
+#[tokio::test(start_paused = true)]
 async fn the_lease_is_renewed_while_held_and_released_after() {
     use promote_action::kube::lock::{self, LockError, LockRequest};
     let fake = FakeKube::start();
-    let client = fake.client().await;
+    let client = fake.in_process_client();
     fake.put(serde_json::json!({
         "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "staging" },
     }));
@@ -709,6 +711,12 @@ async fn the_lease_is_renewed_while_held_and_released_after() {
     // Past the 3 s duration: still held, because it was renewed (every second).
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_ne!(renew_time(&fake), first, "renewed");
+    let renewals = fake
+        .changes("Lease", "staging", "promote-staging-web")
+        .iter()
+        .filter(|c| c.event == "MODIFIED")
+        .count();
+    assert_eq!(renewals, 3, "at 1 s, 2 s and 3 s");
     let waited = std::sync::Mutex::new(Vec::new());
     let refused = lock::acquire(
         &client,

@@ -541,6 +541,16 @@ impl FakeKube {
         kube::Client::try_from(config).expect("client builds")
     }
 
+    /// A `kube::Client` whose requests reach the server's handler directly, in the caller's
+    /// runtime, without a socket. For tests under `#[tokio::test(start_paused = true)]`: over a
+    /// real connection the paused clock jumps ahead (to the client's read timeout) while the
+    /// runtime waits for bytes; here every answer is ready when polled. What a request starts
+    /// (a watch's stream and timeout) runs on the caller's clock; the controllers keep their
+    /// own thread and real time.
+    pub fn in_process_client(&self) -> kube::Client {
+        kube::Client::new(server::InProcess(self.shared.clone()), "default")
+    }
+
     /// Adds a fault while running.
     pub fn inject(&self, fault: Fault) {
         let times = fault.times();

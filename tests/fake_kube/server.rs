@@ -152,10 +152,14 @@ impl Req {
     }
 }
 
-async fn handle(
+/// Answers one request: from a connection, or from [`InProcess`] without one.
+pub async fn handle<B>(
     shared: Arc<Shared>,
-    req: Request<hyper::body::Incoming>,
-) -> Result<Response<Body>, std::io::Error> {
+    req: Request<B>,
+) -> Result<Response<Body>, std::io::Error>
+where
+    B: hyper::body::Body<Data = Bytes>,
+{
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -309,6 +313,42 @@ async fn handle(
         }
     }
     Ok(resp)
+}
+
+/// The server as a tower service in the caller's runtime, for a `kube::Client` without a
+/// socket (see `FakeKube::in_process_client`): the request gets the server's token and goes
+/// to [`handle`] as a connection's would.
+#[derive(Clone)]
+pub struct InProcess(pub Arc<Shared>);
+
+impl tower::Service<Request<kube::client::Body>> for InProcess {
+    type Response = Response<Body>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, std::io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<kube::client::Body>) -> Self::Future {
+        let token = self.0.lock().knobs.token.clone();
+        if let Ok(value) = format!("Bearer {token}").parse() {
+            req.headers_mut()
+                .insert(hyper::header::AUTHORIZATION, value);
+        }
+        let shared = self.0.clone();
+        // Read the body first: kube's body is not `Sync`, and `handle` borrows its request.
+        let (parts, body) = req.into_parts();
+        Box::pin(async move {
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let req = Request::from_parts(parts, http_body_util::Full::new(bytes));
+            handle(shared, req).await
+        })
+    }
 }
 
 fn json_response(code: u16, v: &Value) -> Response<Body> {
