@@ -775,6 +775,17 @@ mod measure {
     use promote_action::kube::apply::{self, Force, Mode};
     use promote_action::kube::rollout::{self, RolloutOutcome, Workload, WorkloadKind};
 
+    /// How many watches of `collection` (`/apis/apps/v1/namespaces/bench/deployments`) the
+    /// fake has opened so far: a wait that has one open sees every change after it.
+    fn watches(fake: &FakeKube, collection: &str) -> usize {
+        fake.requests()
+            .iter()
+            .filter(|r| {
+                r.path == collection && r.param("watch").is_some_and(|w| w == "true" || w == "1")
+            })
+            .count()
+    }
+
     fn config_maps(n: usize) -> Vec<Value> {
         (0..n)
             .map(|i| {
@@ -842,6 +853,8 @@ mod measure {
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
+            let collection = "/apis/apps/v1/namespaces/staging/deployments";
+            let watched = watches(&fake, collection);
             let (lines_tx, lines) = std::sync::mpsc::channel::<(String, std::time::Instant)>();
             let stderr = child.stderr.take().unwrap();
             std::thread::spawn(move || {
@@ -863,7 +876,12 @@ mod measure {
                     break;
                 }
             }
-            std::thread::sleep(Duration::from_millis(300));
+            // Once the binary watches its Deployment, the status below is news to it.
+            assert!(
+                fake.wait_for(Duration::from_secs(20), |f| watches(f, collection)
+                    > watched),
+                "the binary watches the rollout: {seen:#?}"
+            );
             let mut done = fake.get("Deployment", "staging", "web").unwrap();
             let replicas = done["spec"]["replicas"].clone();
             done["status"] = serde_json::json!({
@@ -937,6 +955,8 @@ mod measure {
                 namespace: "bench".into(),
                 name: "web".into(),
             };
+            let collection = "/apis/apps/v1/namespaces/bench/deployments";
+            let watched = watches(&fake, collection);
             let waiter = {
                 let client = client.clone();
                 tokio::spawn(async move {
@@ -945,7 +965,13 @@ mod measure {
                     (r, std::time::Instant::now())
                 })
             };
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Once the wait watches the Deployment, the status below is news to it.
+            assert!(
+                fake.wait_for_async(Duration::from_secs(20), |f| watches(f, collection)
+                    > watched)
+                    .await,
+                "the wait watches the rollout"
+            );
             let mut done = fake.get("Deployment", "bench", "web").unwrap();
             done["status"] = serde_json::json!({
                 "observedGeneration": generation,

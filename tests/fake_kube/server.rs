@@ -94,6 +94,9 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Go's listeners set TCP_NODELAY, so watch events leave at once (not after
+                // a delayed ACK).
+                let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let tls = tls.clone();
                 let mut stop = stop.clone();
