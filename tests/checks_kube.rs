@@ -1,22 +1,9 @@
 //! `promote verify`'s cluster checks end to end against the fake API server (tests/fake_kube):
 //! integration Jobs (success, failure, timeout, JUnit, cleanup), the soak, and smoke checks
-//! through the service proxy.
-//!
-//! The fake does not serve `services/{name}:{port}/proxy/…`; [`ProxyFront`] plays the API
-//! server's proxy in front of it (and passes everything else through, watches included).
+//! through the fake's service proxy, whose pods answer from a [`TestService`].
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::TryStreamExt as _;
-use http_body_util::{BodyExt as _, Full, StreamBody, combinators::BoxBody};
-use hyper::body::Frame;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use crate::checks_server::{Answer, Route, TestService};
@@ -54,17 +41,44 @@ const JUNIT_FAILING: &str = r#"running the contract tests
 /// Environment `staging` (namespace `staging`, created) with the test's `environment` lines,
 /// and a kubeconfig for the fake.
 fn staging(fake: &FakeKube, environment: &str) -> Project {
-    staging_through(fake.kubeconfig_yaml(), fake, environment)
-}
-
-/// [`staging`] with another kubeconfig (one pointing at a front of the fake).
-fn staging_through(kubeconfig: String, fake: &FakeKube, environment: &str) -> Project {
     if fake.get("Namespace", "", "staging").is_none() {
         fake.put(
             json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "staging" } }),
         );
     }
-    Project::new("staging", environment).with_kubeconfig(&kubeconfig)
+    Project::new("staging", environment).with_kubeconfig(&fake.kubeconfig_yaml())
+}
+
+/// Service `web` on the port the promotion file names (8080), to the pods' 8080.
+const WEB_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: 8080}]
+";
+
+/// [`staging`] deploying [`WEB_SERVICE`] with the Deployment.
+fn staging_serving(fake: &FakeKube, environment: &str) -> Project {
+    staging(fake, environment).with_manifest("service.yaml", WEB_SERVICE)
+}
+
+/// Puts [`WEB_SERVICE`] in `staging`, as a deploy would have.
+fn serving(fake: &FakeKube) {
+    let mut service: Value = serde_saphyr::from_str(WEB_SERVICE).unwrap();
+    service["metadata"]["namespace"] = json!("staging");
+    fake.put(service);
+}
+
+/// Requests the fake's service proxy received for `web:8080`.
+fn proxied(fake: &FakeKube) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| {
+            r.path
+                .starts_with("/api/v1/namespaces/staging/services/web:8080/proxy/")
+        })
+        .count()
 }
 
 /// The Job the binary created, as it was sent.
@@ -335,6 +349,8 @@ fn the_soak_needs_the_deployment() {
 #[test]
 fn smoke_checks_through_the_service_proxy() {
     let fake = FakeKube::start();
+    rolled_out(&fake, "registry.example.com/team/web:1", 1);
+    serving(&fake);
     for (slow, want_code) in [(5, 0), (6, 1)] {
         let backend = TestService::http(vec![(
             "/health",
@@ -346,12 +362,9 @@ fn smoke_checks_through_the_service_proxy() {
                 ),
             ]),
         )]);
-        let front = ProxyFront::start(
-            &fake,
-            HashMap::from([("staging/web:8080".to_string(), backend.url(""))]),
-        );
-        let project = staging_through(
-            front.kubeconfig(&fake),
+        fake.set_http_backend("staging", "app=web", &backend.url(""));
+        fake.clear_requests();
+        let project = staging(
             &fake,
             "    checks:
       smoke:
@@ -379,22 +392,21 @@ fn smoke_checks_through_the_service_proxy() {
             assert!(reason.ends_with(" ms > 250 ms"), "{reason}");
         }
         assert!(
-            front.proxied() >= 101,
+            proxied(&fake) >= 101,
             "every request went through the API server"
         );
     }
 }
 
-/// The issue's end-to-end story up to the verdict: the deploy succeeds (through the same API
-/// server front, watches included), then verification fails on latency. Rolling back on that
+/// The issue's end-to-end story up to the verdict: the deploy succeeds, then verification
+/// fails on latency. Rolling back on that
 /// verdict is the deploy → verify wiring's; once `deploy` runs `verify`, this test should expect
 /// exit 1 from the deploy and the previous revision.
 #[test]
 fn a_successful_deploy_then_a_verification_that_fails_on_latency() {
     let fake = FakeKube::start();
-    let (_backend, front) = slow_tail_behind_the_proxy(&fake);
-    let project = staging_through(
-        front.kubeconfig(&fake),
+    let _backend = slow_tail_behind_the_proxy(&fake);
+    let project = staging_serving(
         &fake,
         "    replicas: 2
     checks:
@@ -421,7 +433,7 @@ fn a_successful_deploy_then_a_verification_that_fails_on_latency() {
 
 /// `web`'s `/health` behind the service proxy, with one answer in ten taking 300 ms: a p95
 /// objective of 250 ms fails.
-fn slow_tail_behind_the_proxy(fake: &FakeKube) -> (TestService, ProxyFront) {
+fn slow_tail_behind_the_proxy(fake: &FakeKube) -> TestService {
     let backend = TestService::http(vec![(
         "/health",
         Route::mix(&[
@@ -429,11 +441,8 @@ fn slow_tail_behind_the_proxy(fake: &FakeKube) -> (TestService, ProxyFront) {
             (10, Answer::ok("ok").after(Duration::from_millis(300))),
         ]),
     )]);
-    let front = ProxyFront::start(
-        fake,
-        HashMap::from([("staging/web:8080".to_string(), backend.url(""))]),
-    );
-    (backend, front)
+    fake.set_http_backend("staging", "app=web", &backend.url(""));
+    backend
 }
 
 /// The end-to-end path of the verify issue: a deploy whose rollout succeeds verifies the
@@ -441,9 +450,8 @@ fn slow_tail_behind_the_proxy(fake: &FakeKube) -> (TestService, ProxyFront) {
 #[test]
 fn a_deploy_that_fails_verification_on_latency_is_rolled_back() {
     let fake = FakeKube::start();
-    let (_backend, front) = slow_tail_behind_the_proxy(&fake);
-    let project = staging_through(
-        front.kubeconfig(&fake),
+    let _backend = slow_tail_behind_the_proxy(&fake);
+    let project = staging_serving(
         &fake,
         "    replicas: 2
     checks:
@@ -485,14 +493,14 @@ fn a_deploy_that_fails_verification_on_latency_is_rolled_back() {
 #[test]
 fn a_service_proxy_without_endpoints_is_not_ready() {
     let fake = FakeKube::start();
-    let front = ProxyFront::start(&fake, HashMap::new());
-    let project = staging_through(
-        front.kubeconfig(&fake),
+    let project = staging(
         &fake,
         "    checks:
       smoke:
         - { name: health, via: service-proxy, path: /health, readinessTimeout: 1s }",
     );
+    // The Service exists, no pod is behind it.
+    serving(&fake);
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
     let reason = project.report("verify")["checks"][0]["reason"]
@@ -504,197 +512,4 @@ fn a_service_proxy_without_endpoints_is_not_ready() {
             && reason.contains(r#"no endpoints available for service \"web\""#),
         "{reason}"
     );
-}
-
-type Body = BoxBody<Bytes, std::io::Error>;
-
-/// The API server's service proxy (`/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy/…`) in
-/// front of the fake, which does not serve it: proxied requests go to the backend registered
-/// for `ns/svc:port` (503 "no endpoints available" like the real server when there is none);
-/// everything else is passed through to the fake, streamed (watches work).
-struct ProxyFront {
-    port: u16,
-    proxied: Arc<std::sync::atomic::AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ProxyFront {
-    fn start(fake: &FakeKube, backends: HashMap<String, String>) -> ProxyFront {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let upstream = fake.url();
-        let token = fake.token();
-        let proxied = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = proxied.clone();
-        let backends = Arc::new(backends);
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let http = reqwest::Client::new();
-                loop {
-                    tokio::select! {
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let (http, upstream, token, backends, counter) = (
-                                http.clone(), upstream.clone(), token.clone(), backends.clone(), counter.clone(),
-                            );
-                            tokio::spawn(async move {
-                                let service = service_fn(move |req| {
-                                    forward(
-                                        req,
-                                        http.clone(),
-                                        upstream.clone(),
-                                        token.clone(),
-                                        backends.clone(),
-                                        counter.clone(),
-                                    )
-                                });
-                                let _ = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                        _ = &mut stop_rx => return,
-                    }
-                }
-            });
-            runtime.shutdown_background();
-        });
-        ProxyFront {
-            port,
-            proxied,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    /// The fake's kubeconfig, pointing at this front.
-    fn kubeconfig(&self, fake: &FakeKube) -> String {
-        fake.kubeconfig_yaml()
-            .replace(&fake.url(), &format!("http://127.0.0.1:{}", self.port))
-    }
-
-    fn proxied(&self) -> usize {
-        self.proxied.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Drop for ProxyFront {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(
-        Full::new(body.into())
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-    response
-        .headers_mut()
-        .insert("content-type", content_type.parse().unwrap());
-    response
-}
-
-async fn forward(
-    req: Request<hyper::body::Incoming>,
-    http: reqwest::Client,
-    upstream: String,
-    token: String,
-    backends: Arc<HashMap<String, String>>,
-    proxied: Arc<std::sync::atomic::AtomicUsize>,
-) -> Result<Response<Body>, std::convert::Infallible> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let headers = req.headers().clone();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    let segments: Vec<&str> = path.trim_start_matches('/').splitn(7, '/').collect();
-    if let ["api", "v1", "namespaces", ns, "services", target, rest] = segments.as_slice()
-        && let Some(rest) = rest.strip_prefix("proxy")
-    {
-        // Like the real server: the proxy needs the same credentials as the rest of the API.
-        if headers.get("authorization").and_then(|v| v.to_str().ok())
-            != Some(&format!("Bearer {token}"))
-        {
-            return Ok(full(
-                401,
-                "application/json",
-                r#"{"kind":"Status","code":401}"#,
-            ));
-        }
-        proxied.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let service = target.split(':').next().unwrap_or(target);
-        let Some(backend) = backends.get(&format!("{ns}/{target}")) else {
-            let status = json!({
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": format!("no endpoints available for service \"{service}\""),
-                "reason": "ServiceUnavailable", "code": 503,
-            });
-            return Ok(full(503, "application/json", status.to_string()));
-        };
-        let rest = if rest.is_empty() { "/" } else { rest };
-        let answer = http
-            .request(method, format!("{backend}{rest}{query}"))
-            .send()
-            .await;
-        return Ok(match answer {
-            Ok(answer) => {
-                let status = answer.status().as_u16();
-                let body = answer.bytes().await.unwrap_or_default();
-                full(status, "text/plain", body)
-            }
-            Err(e) => full(
-                503,
-                "text/plain",
-                format!("error trying to reach service: {e}"),
-            ),
-        });
-    }
-    let mut request = http.request(method, format!("{upstream}{path}{query}"));
-    for (name, value) in &headers {
-        if name != "host" {
-            request = request.header(name, value);
-        }
-    }
-    let answer = match request.body(body).send().await {
-        Ok(answer) => answer,
-        Err(e) => return Ok(full(502, "text/plain", e.to_string())),
-    };
-    let status = answer.status();
-    let content_type = answer.headers().get("content-type").cloned();
-    let stream = answer
-        .bytes_stream()
-        .map_ok(Frame::data)
-        .map_err(std::io::Error::other);
-    let mut response = Response::new(StreamBody::new(stream).boxed());
-    *response.status_mut() = status;
-    if let Some(content_type) = content_type {
-        response.headers_mut().insert("content-type", content_type);
-    }
-    Ok(response)
 }
