@@ -25,6 +25,9 @@ mod config_corpus;
 mod docs_sync;
 /// `promote environments check|sync` against the fake GitHub: drift, sync, permissions.
 mod environments_cmd;
+/// What blue-green and canary deploys use from the fake: Services, EndpointSlices, the service
+/// proxy to test-registered backends, scale, deletion, Ingresses.
+mod fake_kube_services;
 /// The fake Kubernetes API server and its controllers, checked with the real kube client.
 mod fake_kube_tests;
 /// The GitHub client against the fake GitHub: deployments, statuses, retries, rate limits,
