@@ -32,6 +32,7 @@ use super::Runtime;
 use crate::actions::{Console, Context};
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::config::{self, Config, Environment};
+use crate::kube::apply::Force;
 use crate::outcome::{Classified, Outcome, outcome_of};
 use crate::plan::{self, EnvironmentPlan, Plan, PlanRequest};
 use crate::report::{DeployCommand, DeployReport};
@@ -59,6 +60,11 @@ pub struct DeployOptions {
 }
 
 impl DeployOptions {
+    /// How the apply treats fields another manager owns.
+    pub fn apply_force(&self) -> Force {
+        if self.force { Force::Yes } else { Force::No }
+    }
+
     pub fn from_args(args: &DeployArgs, env: &Environment) -> DeployOptions {
         DeployOptions {
             service: args.service.clone(),

@@ -122,11 +122,7 @@ async fn validate(
     client: &Client,
     report: &mut DeployReport,
 ) -> anyhow::Result<()> {
-    let force = if deploy.options.force {
-        Force::Yes
-    } else {
-        Force::No
-    };
+    let force = deploy.options.apply_force();
     let all: Vec<Value> = deploy
         .plan
         .objects()

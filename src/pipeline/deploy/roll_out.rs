@@ -15,7 +15,7 @@ use super::{Deploy, Locked, roll_back};
 use crate::actions::{Annotation, Console};
 use crate::checks;
 use crate::config::{self, OnFailure};
-use crate::kube::apply::{self, ApplyError, Force, Mode};
+use crate::kube::apply::{self, ApplyError, Mode};
 use crate::kube::diagnose::{self, Diagnosis};
 use crate::kube::hooks::{self, HookOutcome};
 use crate::kube::rollout::{self, RolloutOutcome, RolloutResult, Workload};
@@ -108,14 +108,6 @@ pub async fn roll_out(
     fail_and_roll_back(deploy, client, &awaited, report, &why).await
 }
 
-fn force(deploy: &Deploy<'_>) -> Force {
-    if deploy.options.force {
-        Force::Yes
-    } else {
-        Force::No
-    }
-}
-
 /// Where every workload stands before the apply, with the service it belongs to.
 async fn read_all_before(
     deploy: &Deploy<'_>,
@@ -142,7 +134,7 @@ async fn run_hooks(
         client,
         &config_maps,
         Mode::Write,
-        force(deploy),
+        deploy.options.apply_force(),
         apply::CONCURRENCY,
     )
     .await;
@@ -192,7 +184,7 @@ async fn apply_and_record(
         client,
         &objects,
         Mode::Write,
-        force(deploy),
+        deploy.options.apply_force(),
         apply::CONCURRENCY,
     )
     .await;
