@@ -8,7 +8,8 @@
 //! - [`rollback`]: `kubectl rollout undo` semantics;
 //! - [`lock`]: a Lease per environment and service;
 //! - [`history`]: a Deployment's revisions;
-//! - [`hooks`]: pre-deploy Jobs.
+//! - [`hooks`]: pre-deploy Jobs;
+//! - [`job`]: running a Job to its end (watched, its log streamed), for hooks and checks.
 //!
 //! Decisions are pure functions tested by table beside them; I/O goes through [`api`]'s retry
 //! policy. The commands that sequence these steps live in `pipeline`.
@@ -19,6 +20,7 @@ pub mod connect;
 pub mod diagnose;
 pub mod history;
 pub mod hooks;
+pub mod job;
 pub mod lock;
 mod render;
 pub mod rollback;
