@@ -39,7 +39,7 @@ use crate::kube::connect::{self, ClusterInputs, Connection, Source, TokenSource}
 use crate::kube::diagnose::{self, Diagnosis};
 use crate::kube::hooks::{self, HookOutcome, HookReport};
 use crate::kube::lock::{self, HeldLock, LockError, LockRequest};
-use crate::kube::rollback::{self, UndoError};
+use crate::kube::rollback::{self, RollbackError, UndoError};
 use crate::kube::rollout::{self, RolloutOutcome, RolloutResult, Workload, WorkloadKind};
 use crate::kube::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use crate::outcome::{Classified, Outcome, outcome_of};
@@ -1231,22 +1231,21 @@ pub(crate) async fn roll_back(
                     diagnosis: None,
                 }
             }
-            Err(e) => match e.downcast_ref::<UndoError>() {
-                Some(UndoError::NoHistory(_) | UndoError::RevisionNotFound(_))
-                    if reason == Reason::Asked =>
-                {
-                    return Err(Classified::invalid(e.context(format!("rolling back {w}"))));
+            Err(e) => match e {
+                RollbackError::Refused(
+                    UndoError::NoHistory(_) | UndoError::RevisionNotFound(_),
+                ) if reason == Reason::Asked => {
+                    return Err(Classified::invalid(
+                        anyhow::Error::new(e).context(format!("rolling back {w}")),
+                    ));
                 }
-                None if reason == Reason::Asked
-                    && e.downcast_ref::<crate::kube::api::ApiError>()
-                        .is_some_and(|a| a.is_not_found()) =>
-                {
+                e if reason == Reason::Asked && e.is_not_found() => {
                     return Err(Classified::invalid(anyhow::anyhow!(
                         "{w} does not exist in namespace {}: nothing to roll back",
                         w.namespace
                     )));
                 }
-                Some(UndoError::NoHistory(_)) => {
+                RollbackError::Refused(UndoError::NoHistory(_)) => {
                     report.warnings.push(format!(
                         "{w}: no earlier revision to roll back to; left as deployed"
                     ));
@@ -1258,7 +1257,9 @@ pub(crate) async fn roll_back(
                         diagnosis: None,
                     }
                 }
-                _ => {
+                e => {
+                    // The whole chain, as with the anyhow error undo used to return.
+                    let e = anyhow::Error::new(e);
                     ok = false;
                     console.annotate(
                         &Annotation::error(format!("{w}: {e:#}"))
