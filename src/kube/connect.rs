@@ -4,7 +4,7 @@
 //! 1. the `kubeconfig` input: kubeconfig content (YAML, or base64 of it), kept in memory;
 //! 2. the `kubeconfig-path` input: a kubeconfig file;
 //! 3. the environment's `cluster.aks` in promotion.yml (unless a `context` input was given): the
-//!    cluster's user credential from ARM (`listClusterUserCredential`) for server and CA, and an
+//!    cluster's user credential from ARM (`azure::user_credential`) for server and CA, and an
 //!    Entra token for the AKS server application, refreshed before it expires — no az, no
 //!    kubelogin;
 //! 4. otherwise what kubectl would use: `KUBECONFIG`, `~/.kube/config`, or in-cluster.
@@ -30,16 +30,11 @@ use kube::{Client, Config};
 use serde_json::Value;
 
 use crate::actions::{Console, Secret, mask};
+use crate::azure::UserCredential;
 use crate::config::{AksCluster, Cluster};
 
-/// Azure Resource Manager, where `listClusterUserCredential` lives.
-pub const ARM_BASE: &str = "https://management.azure.com";
-/// The ARM token's scope.
-pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
-/// The AKS server application's scope (the same for every Entra-integrated cluster).
-pub const AKS_SCOPE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
-/// The ARM API version of `listClusterUserCredential` used.
-pub const ARM_API_VERSION: &str = "2024-02-01";
+// Where the AKS path signs in; `azure` owns them, re-exported for this module's callers.
+pub use crate::azure::{AKS_SCOPE, ARM_BASE, ARM_SCOPE};
 
 /// The connection inputs, as given (empty counts as not given).
 #[derive(Debug, Clone, Default)]
@@ -138,19 +133,9 @@ pub enum ConnectError {
         #[source]
         source: anyhow::Error,
     },
-    #[error("Azure Resource Manager answered {status} for the credentials of AKS cluster {cluster}: {detail}{}", hint.map(|h| format!(" — {h}")).unwrap_or_default())]
-    Arm {
-        cluster: String,
-        status: u16,
-        detail: String,
-        hint: Option<&'static str>,
-    },
-    #[error("cannot reach Azure Resource Manager at {url}")]
-    ArmConnection {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    /// ARM refused the cluster's credentials or could not be reached; its own words.
+    #[error(transparent)]
+    Arm(#[from] crate::azure::Error),
     #[error("the credentials ARM returned for AKS cluster {cluster} are not usable: {detail}")]
     ArmKubeconfig { cluster: String, detail: String },
 }
@@ -337,7 +322,14 @@ pub async fn connect(
             let tokens = tokens.ok_or_else(|| ConnectError::AksNeedsIdentity {
                 cluster: aks_name(aks),
             })?;
-            connect_aks(&reqwest::Client::new(), arm_base, aks, tokens, console).await
+            connect_aks(
+                &crate::registry::http_client(),
+                arm_base,
+                aks,
+                tokens,
+                console,
+            )
+            .await
         }
         Source::Default { context } => {
             // kube reads KUBECONFIG (or ~/.kube/config) itself: that variable is kube's
@@ -407,17 +399,6 @@ impl TokenSource for crate::azure::Identity {
     }
 }
 
-/// `POST …/managedClusters/{name}/listClusterUserCredential` on `arm_base`.
-pub fn credential_url(arm_base: &str, aks: &AksCluster) -> String {
-    format!(
-        "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ContainerService/managedClusters/{}/listClusterUserCredential?api-version={ARM_API_VERSION}",
-        arm_base.trim_end_matches('/'),
-        aks.subscription,
-        aks.resource_group,
-        aks.name
-    )
-}
-
 /// How the AKS client authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AksAuth {
@@ -428,24 +409,14 @@ pub enum AksAuth {
     Static,
 }
 
-/// Turns ARM's answer (`{"kubeconfigs":[{"name":…,"value":<base64>}]}`) into a kubeconfig with
-/// one cluster, one user and one context `aks`, and says how to authenticate. Pure.
+/// Turns the kubeconfig of ARM's user credential into one with one cluster, one user and one
+/// context `aks`, and says how to authenticate. Pure.
 ///
 /// # Errors
 /// A description of what is missing.
-pub fn aks_kubeconfig(body: &str) -> Result<(Kubeconfig, AksAuth), String> {
-    let answer: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
-    let encoded = answer["kubeconfigs"][0]["value"]
-        .as_str()
-        .ok_or("no kubeconfigs[0].value in the answer")?;
-    let text = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| "kubeconfigs[0].value is not base64".to_string())
-        .and_then(|b| {
-            String::from_utf8(b).map_err(|_| "the kubeconfig is not UTF-8".to_string())
-        })?;
+pub fn aks_kubeconfig(text: &str) -> Result<(Kubeconfig, AksAuth), String> {
     let source =
-        Kubeconfig::from_yaml(&text).map_err(|_| "the kubeconfig does not parse".to_string())?;
+        Kubeconfig::from_yaml(text).map_err(|_| "the kubeconfig does not parse".to_string())?;
     let context = source
         .current_context
         .as_deref()
@@ -500,20 +471,8 @@ pub fn aks_kubeconfig(body: &str) -> Result<(Kubeconfig, AksAuth), String> {
     Ok((kubeconfig, auth))
 }
 
-fn arm_hint(status: u16) -> Option<&'static str> {
-    match status {
-        401 => Some("the ARM token was refused: check the identity's tenant"),
-        403 => Some(
-            "the identity needs `Microsoft.ContainerService/managedClusters/listClusterUserCredential/action` on the cluster (the built-in role \"Azure Kubernetes Service Cluster User Role\")",
-        ),
-        404 => Some("check cluster.aks (subscription, resourceGroup, name) in promotion.yml"),
-        _ => None,
-    }
-}
-
 /// Connects to an AKS cluster without az or kubelogin: ARM's user credential for server and
-/// CA, then an Entra token for the AKS server application on every request, refreshed in the
-/// background before it expires.
+/// CA ([`crate::azure::user_credential`] at `arm_base`), then [`aks_client`].
 ///
 /// # Errors
 /// Entra or ARM refusing (with a hint for 401/403/404), or a credential without a server.
@@ -524,7 +483,6 @@ pub async fn connect_aks(
     tokens: Arc<dyn TokenSource>,
     console: &Console,
 ) -> Result<Connection, ConnectError> {
-    let cluster = aks_name(aks);
     let arm = tokens
         .token(ARM_SCOPE)
         .await
@@ -532,33 +490,25 @@ pub async fn connect_aks(
             scope: ARM_SCOPE,
             source,
         })?;
-    let url = credential_url(arm_base, aks);
-    let response = http
-        .post(&url)
-        .bearer_auth(arm.secret.expose())
-        .header(reqwest::header::CONTENT_LENGTH, "0")
-        .send()
-        .await
-        .map_err(|source| ConnectError::ArmConnection {
-            url: url.clone(),
-            source,
-        })?;
-    let status = response.status().as_u16();
-    let body = response.text().await.unwrap_or_default();
-    if !(200..300).contains(&status) {
-        let detail = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-            .unwrap_or(body);
-        return Err(ConnectError::Arm {
-            cluster,
-            status,
-            detail: super::api::server_text(&detail),
-            hint: arm_hint(status),
-        });
-    }
+    let credential = crate::azure::user_credential(http, arm_base, &arm.secret, aks).await?;
+    aks_client(&credential, aks, tokens, console).await
+}
+
+/// A client for AKS cluster `aks` from its user credential: the credential's server and CA,
+/// and for an Entra-integrated cluster a token for the AKS server application on every request,
+/// refreshed in the background before it expires. The credential's secrets are masked here.
+///
+/// # Errors
+/// Entra refusing the AKS token, or a credential without a server.
+pub async fn aks_client(
+    credential: &UserCredential,
+    aks: &AksCluster,
+    tokens: Arc<dyn TokenSource>,
+    console: &Console,
+) -> Result<Connection, ConnectError> {
+    let cluster = aks_name(aks);
     let (kubeconfig, auth) =
-        aks_kubeconfig(&body).map_err(|detail| ConnectError::ArmKubeconfig {
+        aks_kubeconfig(credential.kubeconfig()).map_err(|detail| ConnectError::ArmKubeconfig {
             cluster: cluster.clone(),
             detail,
         })?;
@@ -871,20 +821,9 @@ users:
         );
     }
 
-    fn arm_answer(kubeconfig: &str) -> String {
-        serde_json::json!({
-            "kubeconfigs": [{
-                "name": "clusterUser",
-                "value": base64::engine::general_purpose::STANDARD.encode(kubeconfig),
-            }]
-        })
-        .to_string()
-    }
-
     #[test]
     fn entra_clusters_keep_server_and_ca_and_drop_kubelogin() {
-        let body = arm_answer(
-            "apiVersion: v1
+        let body = "apiVersion: v1
 clusters:
 - name: aks-1
   cluster: {server: 'https://aks-1.hcp.westeurope.azmk8s.io:443', certificate-authority-data: Q0EK}
@@ -899,9 +838,8 @@ users:
       apiVersion: client.authentication.k8s.io/v1beta1
       command: kubelogin
       args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630]
-",
-        );
-        let (kubeconfig, auth) = aks_kubeconfig(&body).unwrap();
+";
+        let (kubeconfig, auth) = aks_kubeconfig(body).unwrap();
         assert_eq!(auth, AksAuth::Entra);
         let cluster = kubeconfig.clusters[0].cluster.as_ref().unwrap();
         assert_eq!(
@@ -916,8 +854,7 @@ users:
 
     #[test]
     fn local_account_clusters_use_their_credential() {
-        let body = arm_answer(
-            "clusters:
+        let body = "clusters:
 - name: c
   cluster: {server: 'https://c:443'}
 contexts:
@@ -927,27 +864,14 @@ current-context: c
 users:
 - name: u
   user: {token: local-account-token}
-",
-        );
-        let (_, auth) = aks_kubeconfig(&body).unwrap();
+";
+        let (_, auth) = aks_kubeconfig(body).unwrap();
         assert_eq!(auth, AksAuth::Static);
+        // What ARM's answer lacks is `azure::parse_credential`'s to say (tested there).
         assert!(
-            aks_kubeconfig("{}")
-                .unwrap_err()
-                .contains("kubeconfigs[0].value")
-        );
-        assert!(
-            aks_kubeconfig(&arm_answer("clusters: []"))
+            aks_kubeconfig("clusters: []")
                 .unwrap_err()
                 .contains("no cluster")
-        );
-    }
-
-    #[test]
-    fn credential_url_names_the_cluster() {
-        assert_eq!(
-            credential_url("https://management.azure.com/", &aks()),
-            "https://management.azure.com/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks-1/listClusterUserCredential?api-version=2024-02-01"
         );
     }
 
