@@ -78,7 +78,7 @@ impl RollbackError {
 
 /// What undo will do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Undo {
+enum Undo {
     /// The current template already is that revision's: nothing to send.
     Skip { revision: i64 },
     /// Send this patch to go back to `revision`.
@@ -86,7 +86,7 @@ pub enum Undo {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum UndoPatch {
+enum UndoPatch {
     /// A JSON patch (Deployments).
     Json(Value),
     /// A strategic merge patch (StatefulSets, DaemonSets: the ControllerRevision's data).
@@ -163,7 +163,7 @@ fn pick<T>(
 ///
 /// # Errors
 /// A paused Deployment, no earlier revision, or no such revision.
-pub fn choose_rollback_target<'a>(
+fn choose_rollback_target<'a>(
     deployment: &Deployment,
     replicasets: &'a [ReplicaSet],
     to_revision: Option<i64>,
@@ -224,7 +224,7 @@ fn without_hash(template: &Value) -> Value {
 ///
 /// # Errors
 /// See [`choose_rollback_target`].
-pub fn plan_deployment_undo(
+fn plan_deployment_undo(
     deployment: &Deployment,
     replicasets: &[ReplicaSet],
     to_revision: Option<i64>,
@@ -279,7 +279,7 @@ pub fn plan_deployment_undo(
 ///
 /// # Errors
 /// No earlier revision, or no such revision.
-pub fn plan_controller_revision_undo(
+fn plan_controller_revision_undo(
     what: &str,
     owner_uid: Option<&str>,
     current_template: &Value,

@@ -47,7 +47,7 @@ impl TokenSource for crate::azure::Identity {
 
 /// How the AKS client authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AksAuth {
+enum AksAuth {
     /// Entra-integrated cluster (the credential says `kubelogin`): a bearer token for
     /// [`AKS_SCOPE`] on every request.
     Entra,
@@ -60,7 +60,7 @@ pub enum AksAuth {
 ///
 /// # Errors
 /// A description of what is missing.
-pub fn aks_kubeconfig(text: &str) -> Result<(Kubeconfig, AksAuth), String> {
+fn aks_kubeconfig(text: &str) -> Result<(Kubeconfig, AksAuth), String> {
     let source =
         Kubeconfig::from_yaml(text).map_err(|_| "the kubeconfig does not parse".to_string())?;
     let context = source
@@ -217,7 +217,7 @@ fn bearer(token: &Token) -> http::HeaderValue {
 
 /// When to fetch the next token: five minutes before expiry, or halfway through a shorter
 /// lifetime, and never sooner than 5 s from now (a clock skew must not spin the loop).
-pub fn refresh_delay(now: SystemTime, expires_at: SystemTime) -> Duration {
+fn refresh_delay(now: SystemTime, expires_at: SystemTime) -> Duration {
     let left = expires_at.duration_since(now).unwrap_or_default();
     let margin = Duration::from_secs(300).min(left / 2);
     (left - margin).max(Duration::from_secs(5))

@@ -33,10 +33,8 @@ use kubeconfig::{check_context, mask_kubeconfig, read_path};
 
 // Where the AKS path signs in; `azure` owns them, re-exported for this module's callers.
 pub use crate::azure::{AKS_SCOPE, ARM_BASE, ARM_SCOPE};
-pub use aks::{
-    AksAuth, Token, TokenSource, aks_client, aks_kubeconfig, connect_aks, refresh_delay,
-};
-pub use kubeconfig::{kubeconfig_secrets, parse_content};
+pub use aks::{Token, TokenSource, aks_client, connect_aks};
+use kubeconfig::parse_content;
 
 /// The connection inputs, as given (empty counts as not given).
 #[derive(Debug, Clone, Default)]

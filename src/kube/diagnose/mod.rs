@@ -13,13 +13,12 @@ use serde::Serialize;
 
 use super::api;
 
-pub use classify::{
-    Failure, FailureReason, UNSCHEDULABLE_GRACE, Urgency, classify_pods, runs_template,
-};
-pub use describe::{ContainerState, EVENTS, EventLine, PodState, pod_state, recent_events};
+pub use classify::{Failure, FailureReason, Urgency, classify_pods, runs_template};
+pub use describe::{ContainerState, EventLine, PodState};
+use describe::{pod_state, recent_events};
 
 /// Log lines kept from the failing container.
-pub const LOG_LINES: i64 = 20;
+const LOG_LINES: i64 = 20;
 
 /// Everything known about one failure, for the log and the JSON report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,12 +98,7 @@ pub async fn collect(
 }
 
 /// The last [`LOG_LINES`] lines of a container's log (its previous instance after a restart).
-pub async fn log_tail(
-    pods: &Api<Pod>,
-    pod: &str,
-    container: &str,
-    previous: bool,
-) -> Option<LogTail> {
+async fn log_tail(pods: &Api<Pod>, pod: &str, container: &str, previous: bool) -> Option<LogTail> {
     let params = LogParams {
         container: Some(container.to_string()),
         tail_lines: Some(LOG_LINES),

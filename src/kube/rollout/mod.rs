@@ -15,10 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use status::{
-    daemonset_progress, deployment_progress, evaluate_daemonset, evaluate_deployment,
-    evaluate_statefulset, evaluate_value, statefulset_progress,
-};
+pub use status::evaluate_value;
 pub use wait::{RolloutOutcome, RolloutResult, wait};
 
 /// `deployment.kubernetes.io/revision`: the Deployment controller's revision counter, on the
