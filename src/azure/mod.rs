@@ -24,7 +24,7 @@ pub use aks::{ARM_BASE, UserCredential, user_credential};
 /// Entra's public cloud authority; sovereign clouds (and tests) pass another.
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// The audience of the GitHub ID token that Entra's federated credentials expect.
-pub const GITHUB_AUDIENCE: &str = "api://AzureADTokenExchange";
+const GITHUB_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// Scope for ACR's `/oauth2/exchange`.
 pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
 /// Scope for Azure Resource Manager.

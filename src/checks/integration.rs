@@ -19,11 +19,12 @@ use super::junit::{self, BEGIN_MARKER, END_MARKER};
 use super::report::{CheckKind, CheckReport, IntegrationReport};
 use crate::actions::Console;
 use crate::config::IntegrationCheck;
-use crate::kube::job::{self, JobEnd};
-use crate::kube::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
+use crate::kube::{
+    JobEnd, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER, delete_job, follow_job, print_job_line,
+};
 
 /// Labels the Job and its pod with the check's name.
-pub const LABEL_CHECK: &str = "promote.studysphere.dev/check";
+const LABEL_CHECK: &str = "promote.studysphere.dev/check";
 /// An hour: long enough to read a leftover Job's log by hand, short enough not to pile up.
 const TTL_AFTER_FINISHED: u32 = 3600;
 /// Time beyond the Job's own `activeDeadlineSeconds` for the Job controller to mark it failed
@@ -32,7 +33,7 @@ const GRACE: Duration = Duration::from_secs(60);
 
 /// The Job's name: `verify-<check>-<suffix>`, at most 52 characters so that pod names
 /// (`<job>-xxxxx`) and the `job-name` label stay within 63.
-pub fn job_name(check: &str, suffix: &str) -> String {
+fn job_name(check: &str, suffix: &str) -> String {
     let mut name: String = check
         .chars()
         .map(|c| match c.to_ascii_lowercase() {
@@ -66,7 +67,7 @@ fn label_value(text: &str) -> String {
 
 /// The Job for `check`: one pod, no retries (a flaky test must not pass on its second try
 /// unnoticed), `activeDeadlineSeconds` from the check's timeout.
-pub fn job_object(
+fn job_object(
     check: &IntegrationCheck,
     name: &str,
     namespace: &str,
@@ -163,7 +164,7 @@ pub async fn run(
         crate::config::units::format_duration(check.timeout)
     );
     if let Err(e) = jobs.create(&PostParams::default(), &job).await {
-        let e = crate::kube::api::ApiError::from(e);
+        let e = crate::kube::ApiError::from(e);
         details.status = "not started".into();
         report.reason = Some(format!("starting job/{name} failed: {e}"));
         report.integration = Some(details);
@@ -172,7 +173,7 @@ pub async fn run(
     }
 
     let deadline = started + check.timeout + GRACE;
-    let run = job::follow(
+    let run = follow_job(
         client,
         console,
         namespace,
@@ -213,7 +214,7 @@ pub async fn run(
         },
         Some(Err(e)) => warnings.push(e.to_string()),
     }
-    details.deleted = match job::delete(&jobs, &name).await {
+    details.deleted = match delete_job(&jobs, &name).await {
         Ok(()) => true,
         Err(e) => {
             warnings.push(format!(
@@ -255,7 +256,7 @@ fn junit_hidden() -> impl FnMut(&str) + Send + 'static {
             eprintln!("│ (JUnit report collected)");
         }
         _ if in_report => {}
-        _ => job::print_line(line),
+        _ => print_job_line(line),
     }
 }
 
