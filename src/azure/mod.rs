@@ -6,6 +6,11 @@
 //! OIDC request URL and token from `actions::Context`) and does not talk to the registry API
 //! itself: the ACR refresh token goes to `registry` as `Credentials::RefreshToken`. Every token
 //! is a [`Secret`], masked the moment it is read.
+//!
+//! With ARM's token it also asks for an AKS cluster's user credential ([`user_credential`]): a
+//! kubeconfig for `kube::connect`, which builds the client.
+
+mod aks;
 
 use std::time::{Duration, SystemTime};
 
@@ -14,10 +19,12 @@ use reqwest::StatusCode;
 use crate::actions::{Console, Secret};
 use crate::registry::{clean_server_text, jwt_claims, scheme_for};
 
+pub use aks::{ARM_BASE, UserCredential, user_credential};
+
 /// Entra's public cloud authority; sovereign clouds (and tests) pass another.
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// The audience of the GitHub ID token that Entra's federated credentials expect.
-pub const GITHUB_AUDIENCE: &str = "api://AzureADTokenExchange";
+const GITHUB_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// Scope for ACR's `/oauth2/exchange`.
 pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
 /// Scope for Azure Resource Manager.
@@ -66,6 +73,17 @@ pub enum Error {
         status: StatusCode,
         detail: String,
     },
+    /// ARM refused `listClusterUserCredential`; `hint` says what usually fixes it.
+    #[error("Azure Resource Manager answered {status} for the credentials of AKS cluster {cluster}: {detail}{}", hint.map(|h| format!(" — {h}")).unwrap_or_default())]
+    Arm {
+        cluster: String,
+        status: StatusCode,
+        detail: String,
+        hint: Option<&'static str>,
+    },
+    /// ARM's answer holds no kubeconfig.
+    #[error("the credentials ARM returned for AKS cluster {cluster} are not usable: {detail}")]
+    ArmCredential { cluster: String, detail: String },
     #[error("request to {url} failed")]
     Connection {
         url: String,

@@ -12,6 +12,8 @@
 //! [`verify`] runs them all and returns a [`VerifyReport`]; it never rolls back, exits or
 //! writes files. Deciding what a failure means (roll back after a deploy, exit 1 alone) is the
 //! caller's: `pipeline::verify` for `promote verify`, the deploy/pipeline code after a rollout.
+//! Callers use the names re-exported here; the submodules are still public while the command
+//! layer moves over to them.
 
 pub mod analysis;
 pub mod integration;
@@ -30,10 +32,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Client};
 use tokio::time::Instant;
 
+pub use junit::JunitSummary;
 pub use report::{
-    CheckKind, CheckReport, ErrorCount, IntegrationReport, Readiness, SampleStats, SmokeReport,
-    SoakReport, VerifyReport,
+    CheckKind, CheckReport, IntegrationReport, Readiness, SampleStats, SmokeReport, VerifyReport,
 };
+pub use slo::Verdict;
 
 use crate::actions::{Annotation, Console, Secret};
 use crate::config::{CheckRoute, Config, Environment, HeaderValue, Service, Slo, SmokeCheck};
@@ -288,7 +291,7 @@ async fn default_image(
         return Ok(image.clone());
     }
     let api: Api<Deployment> = Api::namespaced(client.clone(), &v.environment.namespace);
-    let deployment = crate::kube::api::retrying("reading the Deployment", || {
+    let deployment = crate::kube::retrying("reading the Deployment", || {
         api.get_opt(&service.deployment)
     })
     .await
@@ -440,7 +443,7 @@ pub fn prepare(site: &Site<'_>, check: &SmokeCheck) -> Result<SmokePlan, SetupEr
 
 /// The check's URL: `url` with `{url}` replaced by the environment's, or the environment's URL
 /// with `path` appended.
-pub fn resolve_url(check: &SmokeCheck, env_url: Option<&str>) -> Option<String> {
+fn resolve_url(check: &SmokeCheck, env_url: Option<&str>) -> Option<String> {
     let base = env_url.map(|u| u.trim_end_matches('/'));
     match (&check.url, &check.path) {
         (Some(url), _) if url.contains("{url}") => Some(url.replace("{url}", base?)),

@@ -10,25 +10,19 @@ use super::roll_out::{show_diagnosis, wait_all};
 use crate::actions::{Annotation, Console};
 use crate::config::Environment;
 use crate::kube::diagnose;
-use crate::kube::rollback::{self, UndoError};
+use crate::kube::rollback::{self, RollbackError, UndoError};
 use crate::kube::rollout::{RolloutOutcome, Workload};
 use crate::outcome::Classified;
 use crate::report::{DeployReport, RollbackOutcome, RollbackReport, WorkloadReport};
 use crate::say;
 
 /// What kind of undo failure `e` is.
-fn failure_of(e: &anyhow::Error) -> UndoFailure {
-    match e.downcast_ref::<UndoError>() {
-        Some(UndoError::NoHistory(_)) => UndoFailure::NoHistory,
-        Some(UndoError::RevisionNotFound(_)) => UndoFailure::RevisionNotFound,
-        Some(UndoError::Paused) => UndoFailure::Other,
-        None if e
-            .downcast_ref::<crate::kube::api::ApiError>()
-            .is_some_and(|a| a.is_not_found()) =>
-        {
-            UndoFailure::NotFound
-        }
-        None => UndoFailure::Other,
+fn failure_of(e: &RollbackError) -> UndoFailure {
+    match e {
+        RollbackError::Refused(UndoError::NoHistory(_)) => UndoFailure::NoHistory,
+        RollbackError::Refused(UndoError::RevisionNotFound(_)) => UndoFailure::RevisionNotFound,
+        e if e.is_not_found() => UndoFailure::NotFound,
+        _ => UndoFailure::Other,
     }
 }
 
@@ -88,6 +82,8 @@ pub async fn roll_back(
             }
             Err(e) => {
                 let failure = failure_of(&e);
+                // The whole chain, as `{e:#}` prints it.
+                let e = anyhow::Error::new(e);
                 match decide::undo_verdict(failure, reason) {
                     UndoVerdict::Invalid if failure == UndoFailure::NotFound => {
                         return Err(Classified::invalid(anyhow::anyhow!(
