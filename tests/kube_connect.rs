@@ -13,8 +13,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::ListParams;
 use promote_action::actions::{Console, Secret};
+use promote_action::azure::{AKS_SCOPE, ARM_SCOPE};
 use promote_action::config::AksCluster;
-use promote_action::kube::connect::{self, AKS_SCOPE, ARM_SCOPE, Token, TokenSource};
+use promote_action::kube::{EntraToken, TokenSource, connect_aks};
 use serde_json::json;
 
 use crate::fake_kube::FakeKube;
@@ -28,7 +29,7 @@ struct Tokens {
 }
 
 impl TokenSource for Tokens {
-    fn token<'a>(&'a self, scope: &'static str) -> BoxFuture<'a, anyhow::Result<Token>> {
+    fn token<'a>(&'a self, scope: &'static str) -> BoxFuture<'a, anyhow::Result<EntraToken>> {
         Box::pin(async move {
             self.asked.lock().unwrap().push(scope);
             let console = Console::new(false);
@@ -37,7 +38,7 @@ impl TokenSource for Tokens {
             } else {
                 self.aks.clone()
             };
-            Ok(Token {
+            Ok(EntraToken {
                 secret: Secret::new(value, &console),
                 expires_at: SystemTime::now() + Duration::from_secs(3600),
             })
@@ -152,7 +153,7 @@ async fn aks_credentials_come_from_arm_and_the_entra_token_is_sent() {
         aks: fake.token(),
         asked: Mutex::default(),
     });
-    let connection = connect::connect_aks(
+    let connection = connect_aks(
         &reqwest::Client::new(),
         &arm_base,
         &aks("sub-1"),
@@ -191,7 +192,7 @@ async fn arm_refusals_say_which_role_is_missing() {
         aks: fake.token(),
         asked: Mutex::default(),
     });
-    let err = match connect::connect_aks(
+    let err = match connect_aks(
         &reqwest::Client::new(),
         &arm_base,
         &aks("denied"),

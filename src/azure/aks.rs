@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::Error;
 use crate::actions::Secret;
 use crate::config::AksCluster;
-use crate::registry::clean_server_text;
+use crate::untrusted::server_text;
 
 /// Azure Resource Manager's public cloud endpoint; tests pass a double's.
 pub const ARM_BASE: &str = "https://management.azure.com";
@@ -110,7 +110,7 @@ pub async fn user_credential(
         return Err(Error::Arm {
             cluster,
             status,
-            detail: clean_server_text(detail.trim()),
+            detail: server_text(detail.trim()),
             hint: hint(status),
         });
     }

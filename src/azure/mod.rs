@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 
 use crate::actions::{Console, Secret};
-use crate::registry::{clean_server_text, jwt_claims, scheme_for};
+use crate::registry::{jwt_claims, scheme_for};
+use crate::untrusted::server_text;
 
 pub use aks::{ARM_BASE, UserCredential, user_credential};
 
@@ -224,7 +225,7 @@ impl Identity {
         if !status.is_success() {
             return Err(Error::GithubOidc {
                 status,
-                detail: clean_server_text(body.trim()),
+                detail: server_text(body.trim()),
             });
         }
         #[derive(serde::Deserialize)]
@@ -273,7 +274,7 @@ fn entra_error(status: StatusCode, body: &str, client_id: &str, subject: Option<
     let hint = match code {
         Some(70021) => Some(format!(
             "no federated credential of app {client_id} matches the GitHub token's subject{}: add one for exactly that subject (issuer https://token.actions.githubusercontent.com, audience {GITHUB_AUDIENCE})",
-            subject.map(|s| format!(" `{}`", clean_server_text(s))).unwrap_or_default()
+            subject.map(|s| format!(" `{}`", server_text(s))).unwrap_or_default()
         )),
         Some(700024) => Some(
             "the GitHub ID token was expired or not yet valid when Entra checked it; promote requests a fresh one for every exchange, so check the runner's clock".to_string(),
@@ -288,7 +289,7 @@ fn entra_error(status: StatusCode, body: &str, client_id: &str, subject: Option<
     Error::Entra {
         status,
         code,
-        detail: clean_server_text(&detail),
+        detail: server_text(&detail),
         hint,
     }
 }
@@ -327,7 +328,7 @@ pub async fn acr_refresh_token(
         return Err(Error::AcrExchange {
             registry: registry.to_string(),
             status,
-            detail: clean_server_text(body.trim()),
+            detail: server_text(body.trim()),
         });
     }
     #[derive(serde::Deserialize)]

@@ -1,28 +1,28 @@
 //! Verification of an environment after a rollout: its one job is to run the checks
 //! promotion.yml declares and say, with numbers, whether they passed.
 //!
-//! - smoke checks over HTTP ([`smoke`]): readiness, then a sample of N requests at concurrency
+//! - smoke checks over HTTP (`smoke`): readiness, then a sample of N requests at concurrency
 //!   C (or for a duration) whose latency percentiles and error rate meet the SLO gate
-//!   ([`slo`]), straight to a URL or through the API server's service proxy ([`proxy`]);
-//! - integration checks ([`integration`]): a Job whose log is streamed and whose JUnit report
-//!   ([`junit`]) is counted;
-//! - the soak ([`soak`]): the new pods watched for a while;
+//!   (`slo`), straight to a URL or through the API server's service proxy (`proxy`);
+//! - integration checks (`integration`): a Job whose log is streamed and whose JUnit report
+//!   (`junit`) is counted;
+//! - the soak (`soak`): the new pods watched for a while;
 //! - metric analysis ([`analysis`]): Prometheus queries judged against bounds over a window.
 //!
 //! [`verify`] runs them all and returns a [`VerifyReport`]; it never rolls back, exits or
 //! writes files. Deciding what a failure means (roll back after a deploy, exit 1 alone) is the
 //! caller's: `pipeline::verify` for `promote verify`, the deploy/pipeline code after a rollout.
-//! Callers use the names re-exported here; the submodules are still public while the command
-//! layer moves over to them.
+//! The submodules are private and callers use the names re-exported here, except
+//! [`analysis`], a capability of its own with its own face.
 
 pub mod analysis;
-pub mod integration;
-pub mod junit;
-pub mod proxy;
+mod integration;
+mod junit;
+mod proxy;
 mod report;
-pub mod slo;
-pub mod smoke;
-pub mod soak;
+mod slo;
+mod smoke;
+mod soak;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -171,7 +171,7 @@ fn conflicting_managers(status: &kube::core::Status) -> (Vec<String>, Vec<String
                     (&rest[..end], &rest[end..])
                 }
             };
-            let manager = api::server_text(name);
+            let manager = crate::untrusted::server_text(name);
             if !manager.is_empty() && !managers.contains(&manager) {
                 managers.push(manager);
             }

@@ -48,7 +48,7 @@ pub fn evaluate(job: Option<&Job>) -> RolloutState {
         return RolloutState::Complete;
     }
     if let Some(c) = is("Failed") {
-        return RolloutState::Failed(api::server_text(&format!(
+        return RolloutState::Failed(crate::untrusted::server_text(&format!(
             "{}: {}",
             c.reason.as_deref().unwrap_or("Failed"),
             c.message.as_deref().unwrap_or("the Job failed")
@@ -80,7 +80,7 @@ pub struct JobRun {
 /// Prints one log line of a Job's pod: prefixed, so that it cannot pass for a workflow command,
 /// cut to one line and redacted.
 pub fn print_line(line: &str) {
-    crate::say!("│ {}", redact(&api::server_text(line)));
+    crate::say!("│ {}", redact(&crate::untrusted::server_text(line)));
 }
 
 /// Watches `job/{name}` (already created) until it is final or `deadline` passes, streaming

@@ -4,36 +4,35 @@
 //! reporting it, is the caller's (`pipeline`, `report`).
 //!
 //! - `render`: promotion.yml + manifests → the exact objects, in apply order;
-//! - [`mod@connect`]: a client from the `kubeconfig` input, a kubeconfig file, in-cluster, or AKS
+//! - `connect`: a client from the `kubeconfig` input, a kubeconfig file, in-cluster, or AKS
 //!   (from the user credential `azure` fetches);
-//! - [`apply`]: server-side apply (dry-run first), dependency order, conflicts named;
-//! - [`rollout`]: kubectl's rollout rules and the watch that waits for them;
-//! - [`diagnose`]: why a rollout failed, from pods, events and logs;
-//! - [`rollback`]: `kubectl rollout undo` semantics;
-//! - [`lock`]: a Lease per environment and service;
-//! - [`history`]: a Deployment's revisions; [`verified`]: which release passed verification;
-//! - [`hooks`]: pre-deploy Jobs; [`job`]: running a Job to its end (watched, its log
+//! - `apply`: server-side apply (dry-run first), dependency order, conflicts named;
+//! - `rollout`: kubectl's rollout rules and the watch that waits for them;
+//! - `diagnose`: why a rollout failed, from pods, events and logs;
+//! - `rollback`: `kubectl rollout undo` semantics;
+//! - `lock`: a Lease per environment and service;
+//! - `history`: a Deployment's revisions; `verified`: which release passed verification;
+//! - `hooks`: pre-deploy Jobs; `job`: running a Job to its end (watched, its log
 //!   streamed), for hooks and integration checks.
 //!
-//! Decisions are pure functions tested by table beside them; I/O goes through [`api`]'s retry
-//! policy. Callers use the names re-exported here; the submodules are still public while the
-//! command layer moves over to them.
+//! Decisions are pure functions tested by table beside them; I/O goes through `api`'s retry
+//! policy. The submodules are private: callers use the names re-exported here.
 
-pub mod api;
-pub mod apply;
-pub mod connect;
-pub mod diagnose;
-pub mod history;
-pub mod hooks;
-pub mod job;
-pub mod lock;
+mod api;
+mod apply;
+mod connect;
+mod diagnose;
+mod history;
+mod hooks;
+mod job;
+mod lock;
 mod render;
-pub mod rollback;
-pub mod rollout;
-pub mod verified;
+mod rollback;
+mod rollout;
+mod verified;
 mod watch;
 
-pub use api::{ApiError, retrying, server_text};
+pub use api::{ApiError, retrying};
 pub use apply::{
     ApplyError, CONCURRENCY as APPLY_CONCURRENCY, Force, Mode, apply_all, apply_one, get_live,
     known_resource, object_ref,

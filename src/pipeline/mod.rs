@@ -4,18 +4,18 @@
 //! the cluster connection, the JSON report writer and the release outputs.
 
 mod cluster;
-pub mod copy;
-pub mod deploy;
-pub mod environments;
-pub mod gate;
-pub mod history;
-pub mod plan;
-pub mod push;
-pub mod rollback;
-pub mod run;
-pub mod sign_in;
-pub mod status;
-pub mod verify;
+mod copy;
+mod deploy;
+mod environments;
+mod gate;
+mod history;
+mod plan;
+mod push;
+mod rollback;
+mod run;
+mod sign_in;
+mod status;
+mod verify;
 
 use anyhow::Context as _;
 
@@ -24,6 +24,16 @@ use crate::config::ConfigErrors;
 use crate::kube::Provenance;
 use crate::outcome::{Outcome, outcome_of};
 pub use cluster::connect_to;
+pub use copy::run_copy;
+pub use deploy::run_deploy;
+pub use environments::run_environments;
+pub use history::run_history;
+pub use plan::run_plan;
+pub use push::run_push;
+pub use rollback::run_rollback;
+pub use run::run_promotion;
+pub use status::run_status;
+pub use verify::run_verify;
 
 /// Everything a command needs from the outside world, read once at start.
 pub struct Runtime<'a> {

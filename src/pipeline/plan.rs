@@ -18,8 +18,7 @@ use crate::actions::{Annotation, Secret};
 use crate::cli::{GlobalArgs, PlanArgs, SecretArg};
 use crate::config::{self, Config, ConfigErrors};
 use crate::github::{self, COMMENT_BUDGET, GitHub, NoPullRequest, PLAN_COMMENT_MARKER};
-use crate::kube::api::ApiError;
-use crate::kube::apply::{self, ApplyError, Force, Mode};
+use crate::kube::{APPLY_CONCURRENCY, ApiError, ApplyError, Force, Mode, apply_one, get_live};
 use crate::outcome::{Outcome, chain};
 use crate::plan::{
     Against, Change, ChangeSet, Changes, EnvironmentChanges, EnvironmentPlan, ObjectChange, Plan,
@@ -236,10 +235,8 @@ async fn live_and_merged(
     client: &::kube::Client,
     object: &Value,
 ) -> Result<(Option<Value>, Value), (Option<Value>, ApplyError)> {
-    let live = apply::get_live(client, object)
-        .await
-        .map_err(|e| (None, e))?;
-    match apply::apply_one(client, object, Mode::DryRun, Force::No).await {
+    let live = get_live(client, object).await.map_err(|e| (None, e))?;
+    match apply_one(client, object, Mode::DryRun, Force::No).await {
         Ok(applied) => Ok((live, applied.response)),
         Err(e) => Err((live, e)),
     }
@@ -284,7 +281,7 @@ async fn live_changes(
     results.extend(
         stream::iter(rest)
             .map(|(_, o)| live_and_merged(client, o))
-            .buffered(apply::CONCURRENCY)
+            .buffered(APPLY_CONCURRENCY)
             .collect::<Vec<_>>()
             .await,
     );

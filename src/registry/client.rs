@@ -756,7 +756,7 @@ fn check_digest_header(headers: &HeaderMap, expected: &Digest) -> Result<(), Err
     {
         Some(actual) if actual != expected.as_str() => Err(Error::DigestMismatch {
             expected: expected.to_string(),
-            actual: super::error::clean_server_text(actual),
+            actual: crate::untrusted::server_text_within(actual, super::error::SERVER_TEXT_LIMIT),
         }),
         _ => Ok(()),
     }

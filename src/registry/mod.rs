@@ -17,7 +17,7 @@ mod transfer;
 
 pub use auth::{Credentials, jwt_claims};
 pub use client::{Client, Http, Mount, http_client, scheme_for};
-pub use error::{Error, clean_server_text};
+pub use error::Error;
 pub use image::{Image, Source, SourceError, open_source, sha256};
 pub use progress::Progress;
 pub use reference::{Digest, Reference, ReferenceError};

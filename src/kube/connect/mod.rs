@@ -32,7 +32,7 @@ use aks::aks_name;
 use kubeconfig::{check_context, mask_kubeconfig, read_path};
 
 // Where the AKS path signs in; `azure` owns them, re-exported for this module's callers.
-pub use crate::azure::{AKS_SCOPE, ARM_BASE, ARM_SCOPE};
+pub use crate::azure::{AKS_SCOPE, ARM_SCOPE};
 pub use aks::{Token, TokenSource, aks_client, connect_aks};
 use kubeconfig::parse_content;
 

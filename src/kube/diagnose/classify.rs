@@ -14,8 +14,6 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
-use crate::kube::api;
-
 /// How long a pod may stay unschedulable before that counts as a failure. A cluster autoscaler
 /// reacts within seconds and reports `TriggeredScaleUp`; a pod that still has no node after this
 /// long asks for more than the cluster has (or a taint, affinity or quota forbids it).
@@ -182,7 +180,9 @@ pub fn classify_pods(pods: &[&Pod], now: Timestamp, urgency: Urgency) -> Option<
                     FailureReason::Unschedulable,
                     format!(
                         "pod {pod_name} cannot be scheduled: {}",
-                        api::server_text(c.message.as_deref().unwrap_or("no reason given"))
+                        crate::untrusted::server_text(
+                            c.message.as_deref().unwrap_or("no reason given")
+                        )
                     ),
                 );
                 failure.pod = Some(pod_name.clone());
@@ -202,7 +202,7 @@ fn classify_container(cs: &ContainerStatus, urgency: Urgency) -> Option<(u8, Fai
     let name = &cs.name;
     if let Some(waiting) = &state.waiting {
         let reason = waiting.reason.as_deref().unwrap_or_default();
-        let message = api::server_text(waiting.message.as_deref().unwrap_or_default());
+        let message = crate::untrusted::server_text(waiting.message.as_deref().unwrap_or_default());
         let with_message = |what: String| {
             if message.is_empty() {
                 what

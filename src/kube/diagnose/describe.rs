@@ -6,8 +6,6 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
-use crate::kube::api;
-
 /// Events kept per failing workload, most recent last.
 pub const EVENTS: usize = 20;
 
@@ -41,7 +39,7 @@ pub fn pod_state(pod: &Pod) -> PodState {
         .flatten()
         .find(|c| c.type_ == "PodScheduled" && c.status == "False")
         .map(|c| {
-            api::server_text(&format!(
+            crate::untrusted::server_text(&format!(
                 "{}: {}",
                 c.reason.as_deref().unwrap_or("NotScheduled"),
                 c.message.as_deref().unwrap_or_default()
@@ -57,7 +55,7 @@ pub fn pod_state(pod: &Pod) -> PodState {
             let text = if let Some(w) = &state.waiting {
                 let reason = w.reason.as_deref().unwrap_or("Waiting");
                 match w.message.as_deref().filter(|m| !m.is_empty()) {
-                    Some(m) => format!("waiting: {reason}: {}", api::server_text(m)),
+                    Some(m) => format!("waiting: {reason}: {}", crate::untrusted::server_text(m)),
                     None => format!("waiting: {reason}"),
                 }
             } else if let Some(t) = &state.terminated {
@@ -166,7 +164,7 @@ pub fn recent_events(events: &[Event], name: &str) -> Vec<EventLine> {
                     .to_lowercase(),
                 e.involved_object.name.as_deref().unwrap_or_default()
             ),
-            message: api::server_text(e.message.as_deref().unwrap_or_default()),
+            message: crate::untrusted::server_text(e.message.as_deref().unwrap_or_default()),
             count: e.count.unwrap_or(1),
         })
         .collect()

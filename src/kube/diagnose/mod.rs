@@ -123,6 +123,6 @@ async fn log_tail(pods: &Api<Pod>, pod: &str, container: &str, previous: bool) -
         pod: pod.to_string(),
         container: container.to_string(),
         previous,
-        lines: text.lines().map(api::server_text).collect(),
+        lines: text.lines().map(crate::untrusted::server_text).collect(),
     })
 }

@@ -9,9 +9,7 @@ use super::decide::{self, Reason, UndoFailure, UndoVerdict};
 use super::roll_out::{show_diagnosis, wait_all};
 use crate::actions::{Annotation, Console};
 use crate::config::Environment;
-use crate::kube::diagnose;
-use crate::kube::rollback::{self, RollbackError, UndoError};
-use crate::kube::rollout::{RolloutOutcome, Workload};
+use crate::kube::{RollbackError, RolloutOutcome, UndoError, Workload, collect_diagnosis, undo};
 use crate::outcome::Classified;
 use crate::report::{DeployReport, RollbackOutcome, RollbackReport, WorkloadReport};
 use crate::say;
@@ -60,7 +58,7 @@ pub async fn roll_back(
     let mut ok = true;
     let mut waiting: Vec<Workload> = Vec::new();
     for w in workloads {
-        let rollback = match rollback::undo(client, w, to_revision).await {
+        let rollback = match undo(client, w, to_revision).await {
             Ok(undo) if undo.skipped => entry(
                 RollbackOutcome::Skipped,
                 Some(undo.to_revision),
@@ -125,7 +123,7 @@ pub async fn roll_back(
         let diagnosis = match &result.failure {
             Some(f) if result.outcome != RolloutOutcome::Complete => {
                 ok = false;
-                let d = diagnose::collect(
+                let d = collect_diagnosis(
                     client,
                     &env.namespace,
                     &result.workload.to_string(),

@@ -31,7 +31,7 @@ use crate::actions::{Annotation, Secret, redact};
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::{self, Config, Environment};
 use crate::github::GitHub;
-use crate::kube::verified::{self, Verified};
+use crate::kube::Verified;
 use crate::outcome::{Classified, Outcome, outcome_of};
 use crate::plan::{self, PlanRequest};
 use crate::registry::Reference;
@@ -41,7 +41,7 @@ use crate::report::{
 };
 use crate::say;
 
-pub use record::{LastDeployment, PAYLOAD_KEY, last_deployment};
+pub use record::last_deployment;
 use record::{Recorder, final_status, latest_success};
 
 /// `promote run`.
@@ -410,7 +410,7 @@ async fn mark_verified(
         let Some(service) = promotion.config.service(&image.service) else {
             continue;
         };
-        verified::mark(
+        crate::kube::mark_verified(
             client,
             &env.namespace,
             &service.deployment,
