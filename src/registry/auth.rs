@@ -143,7 +143,7 @@ fn refresh_margin(lifetime: Duration) -> Duration {
 /// [`Error::Unauthorized`] when the token server refuses the credentials; [`Error::Status`] and
 /// [`Error::Connection`] (retryable) when it fails.
 pub async fn fetch_token(
-    http: &super::client::Http,
+    http: &super::http::Http,
     console: &Console,
     credentials: &Credentials,
     realm: &str,
