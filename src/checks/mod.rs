@@ -403,14 +403,14 @@ pub fn prepare(site: &Site<'_>, check: &SmokeCheck) -> Result<SmokePlan, SetupEr
                 Some(s) => site.services.iter().find(|x| &x.name == s),
                 None => site.services.first(),
             };
-            let service_name = service.map_or_else(
-                || check.service.clone().unwrap_or_default(),
-                |s| s.name.clone(),
+            let (service_name, port) = service.map_or_else(
+                || (check.service.clone().unwrap_or_default(), None),
+                proxy::proxy_target,
             );
             let path = proxy::proxy_path(
                 site.namespace,
                 &service_name,
-                service.and_then(|s| s.port),
+                port.as_deref(),
                 check.path.as_deref().unwrap_or("/"),
             );
             Transport::Proxy(proxy::ServiceProxy::new(client.clone(), path))
