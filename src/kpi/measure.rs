@@ -153,6 +153,7 @@ pub fn compute(history: &History, settings: &Settings) -> KpiReport {
         .collect();
     KpiReport {
         command: "metrics",
+        repository: settings.repository.clone(),
         since: since.to_string(),
         until: until.to_string(),
         window_days: settings.window.as_secs_f64() / 86_400.0,
@@ -261,6 +262,7 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
+            repository: "studysphere/app".into(),
             now: NOW.parse().unwrap(),
             window: Duration::from_secs(SINCE_DAYS * 86_400),
             environments: vec!["testing".into(), "production".into()],

@@ -9,6 +9,8 @@ use serde::Serialize;
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `owner/name`, carried into the report for its title.
+    pub repository: String,
     /// The end of the window; the clock is a parameter so the computation stays pure.
     pub now: Timestamp,
     /// How far back the window reaches (`--since 30d`).
@@ -66,6 +68,8 @@ pub enum Verdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct KpiReport {
     pub command: &'static str,
+    /// `owner/name`.
+    pub repository: String,
     /// The window, RFC 3339.
     pub since: String,
     pub until: String,
