@@ -64,7 +64,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(token) = &cli.global.github_token {
-        actions::mask(token, &console);
+        actions::mask(token.expose(), &console);
     }
     for secret in [
         &cli.global.auth.registry_password,
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     .into_iter()
     .flatten()
     {
-        actions::mask(secret, &console);
+        actions::mask(secret.expose(), &console);
     }
     actions::init_logging(ctx.in_actions, cli.global.verbose || ctx.debug);
 

@@ -224,7 +224,7 @@ async fn a_small_history_gives_the_seeds_figures() {
     let commits = gh.requests_to("GET", &format!("{REPO}/commits/"));
     assert_eq!(commits.len(), 6, "5 of ours and GitHub's job deployment");
 
-    let md = report::kpi::kpi_summary(&report).render();
+    let md = report::kpi_summary(&report).render();
     assert!(
         md.contains("| Deployment frequency | 1.5 / week (6 successful) | 2+ / week | ❌ |"),
         "{md}"
@@ -456,7 +456,7 @@ async fn bench_five_thousand_deployments() {
     let report = measure(&github, 30, None).await;
     let elapsed = started.elapsed();
     let rendered = Instant::now();
-    let summary = report::kpi::kpi_summary(&report).render();
+    let summary = report::kpi_summary(&report).render();
     let render = rendered.elapsed();
     assert_eq!(report.deployments_read, 5000);
     println!(

@@ -69,8 +69,8 @@ pub async fn run_metrics(rt: &mut Runtime<'_>, options: MetricsOptions) -> anyho
         options.since.as_secs() / 86_400
     );
     let report = measure(&options, Timestamp::now()).await?;
-    eprint!("{}", report::kpi::kpi_text(&report));
-    report::kpi::kpi_summary(&report)
+    eprint!("{}", report::kpi_text(&report));
+    report::kpi_summary(&report)
         .write(rt.ctx)
         .context("writing the job summary")?;
     if let Some(path) = &options.json {
