@@ -107,6 +107,7 @@ async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Res
         cli::Command::Environments(command) => {
             pipeline::environments::run_environments(rt, &cli.global, command).await
         }
+        cli::Command::Metrics(args) => pipeline::metrics::run_metrics(rt, &cli.global, args).await,
     }
 }
 

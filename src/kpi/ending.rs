@@ -1,7 +1,7 @@
 //! How one deployment ended, read from its statuses.
 //!
 //! Two writers post statuses to a deployment: `promote run` (its texts, from
-//! `pipeline/run.rs`, begin `promoting release <id>`, `release <id>`, `promotion` or
+//! `pipeline/run/record.rs`, begin `promoting release <id>`, `release <id>`, `promotion` or
 //! `invalid:`) and GitHub itself, for a job that declares `environment:` (queued, waiting,
 //! in_progress, then success or failure when the job ends, after ours). Both post as
 //! `github-actions[bot]` with a workflow token, so the text tells them apart, not the creator.

@@ -1,23 +1,26 @@
-//! `promote metrics [--since 30d] [--environment E] [--json FILE]`: the seed's "Metrics and
-//! KPIs", computed from the repository's GitHub deployments instead of tracked by hand.
+//! `promote metrics [--since 30d] [--environment E]`: the seed's "Metrics and KPIs", computed
+//! from the repository's GitHub deployments instead of tracked by hand.
 //!
 //! 1. Read every deployment created in the window (of one environment, or all), their
 //!    statuses, and the commit dates of what reached production (`github`).
 //! 2. Compute the four figures per environment and service and judge production's against the
 //!    seed's targets (`kpi`, pure).
-//! 3. Print the terminal text, write the job summary, and the JSON when asked (`report`).
+//! 3. Print the terminal text, write `promote-metrics.json` and the job summary (`report`).
 //!
 //! Read-only: it changes nothing on GitHub. Targets not met are a finding, not a failure: the
-//! command exits 0 whenever it could measure.
+//! command exits 0 whenever it could measure. GitHub's REST API has no way to list statuses of
+//! many deployments at once, so a window of N deployments costs about N + N/100 requests plus
+//! one per production commit (GraphQL could fetch them a hundred at a time: a follow-up).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use k8s_openapi::jiff::Timestamp;
 
 use super::Runtime;
-use crate::actions::{Secret, redact};
+use crate::actions::Secret;
+use crate::cli::{GlobalArgs, MetricsArgs, SecretArg};
+use crate::config;
 use crate::github::{GitHub, HistoryRequest};
 use crate::kpi::{self, KpiReport, Settings, Targets};
 use crate::outcome::{Classified, Outcome};
@@ -30,7 +33,8 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 /// token; 16 keeps far from it while hiding most of each call's latency.
 pub const CONCURRENCY: usize = 16;
 
-/// What `promote metrics` is asked for, resolved by the caller (token already masked).
+/// What `promote metrics` measures, resolved from the command line, the runner's environment
+/// and promotion.yml (token already masked).
 #[derive(Debug, Clone)]
 pub struct MetricsOptions {
     /// `owner/name` (`GITHUB_REPOSITORY`).
@@ -43,22 +47,26 @@ pub struct MetricsOptions {
     pub since: Duration,
     /// Only this environment (GitHub's `environment` filter); `None`: all of them.
     pub environment: Option<String>,
-    /// Also write the report as JSON here (`--json`).
-    pub json: Option<PathBuf>,
     /// promotion.yml's environments in promotion order, when there is a promotion file: they
     /// get rows in that order even without deployments, and the last one is production.
     /// Empty: environments as GitHub has them, production as GitHub flags it.
     pub environments: Vec<String>,
 }
 
-/// `promote metrics`: measures, prints the text to stderr, writes the job summary and the JSON
-/// (`--json`, whose path is also the `report-path` output).
+/// `promote metrics`: measures, prints the text, writes `promote-metrics.json` (the
+/// `report-path` output) and the job summary.
 ///
 /// # Errors
-/// Invalid options (exit 2, nothing read); GitHub failing after the client's retries and
-/// rate-limit waits; the summary or the JSON that cannot be written.
-pub async fn run_metrics(rt: &mut Runtime<'_>, options: MetricsOptions) -> anyhow::Result<Outcome> {
-    eprintln!(
+/// Invalid input (exit 2, nothing read): no repository or token, an invalid promotion file, an
+/// environment it does not name. GitHub failing after the client's retries and rate-limit
+/// waits; the summary that cannot be written.
+pub async fn run_metrics(
+    rt: &mut Runtime<'_>,
+    global: &GlobalArgs,
+    args: &MetricsArgs,
+) -> anyhow::Result<Outcome> {
+    let options = options(rt, global, args)?;
+    crate::say!(
         "Reading the deployments of {}{} since {} days ago",
         options.repository,
         options
@@ -69,18 +77,65 @@ pub async fn run_metrics(rt: &mut Runtime<'_>, options: MetricsOptions) -> anyho
         options.since.as_secs() / 86_400
     );
     let report = measure(&options, Timestamp::now()).await?;
-    eprint!("{}", report::kpi_text(&report));
+    crate::say!("{}", report::kpi_text(&report).trim_end());
+    super::write_report(
+        rt,
+        "promote-metrics.json",
+        &report,
+        args.output_dir.as_deref(),
+    )?;
     report::kpi_summary(&report)
         .write(rt.ctx)
         .context("writing the job summary")?;
-    if let Some(path) = &options.json {
-        let json = serde_json::to_string_pretty(&report).context("encoding the metrics")?;
-        // Nothing secret is in the report; redacting is the seatbelt for server text.
-        std::fs::write(path, redact(&json).as_bytes())
-            .with_context(|| format!("writing the metrics to {}", path.display()))?;
-        rt.outputs.set("report-path", path.display().to_string());
-    }
     Ok(Outcome::Success)
+}
+
+/// The options from the command line, the runner (`GITHUB_REPOSITORY`, `GITHUB_API_URL`) and
+/// promotion.yml when there is one: without it the command still measures, with the
+/// environments and the production flag GitHub has.
+fn options(
+    rt: &Runtime<'_>,
+    global: &GlobalArgs,
+    args: &MetricsArgs,
+) -> anyhow::Result<MetricsOptions> {
+    let Some(repository) = rt.ctx.repository.clone() else {
+        return Err(Classified::invalid(anyhow::anyhow!(
+            "GITHUB_REPOSITORY is not set: set it to `owner/name` of the repository to measure \
+             (the runner sets it in Actions)"
+        )));
+    };
+    let Some(token) = global
+        .github_token
+        .as_ref()
+        .map(SecretArg::expose)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Err(Classified::invalid(anyhow::anyhow!(
+            "no GitHub token: pass --github-token or set GITHUB_TOKEN (the action's `github-token` \
+             input); it needs `deployments: read` and `contents: read`"
+        )));
+    };
+    let environment = args.environment.clone().filter(|e| !e.trim().is_empty());
+    let environments = if global.config.exists() {
+        let config = config::load(&global.config)?;
+        super::environments(&config, environment.as_deref())?;
+        config.environments.iter().map(|e| e.name.clone()).collect()
+    } else {
+        crate::say!(
+            "No promotion file at {}: environments and production as GitHub records them",
+            global.config.display()
+        );
+        Vec::new()
+    };
+    Ok(MetricsOptions {
+        repository,
+        api_url: rt.ctx.api_url.clone(),
+        token: Secret::new(token, rt.console),
+        since: args.since,
+        environment,
+        environments,
+    })
 }
 
 /// Reads the record and computes the metrics of the window ending at `now`: steps 1 and 2,
@@ -138,74 +193,18 @@ fn settings(options: &MetricsOptions, now: Timestamp) -> Settings {
     }
 }
 
-/// `--since`: `30d`, `2w`, `12h`, `1d12h`, or a bare number of days.
-///
-/// # Errors
-/// The text, what is accepted, and why it is not that.
-pub fn parse_since(text: &str) -> Result<Duration, String> {
-    let expected = "a window such as `30d`, `2w`, `12h` or a number of days";
-    let text = text.trim();
-    let window = if let Ok(days) = text.parse::<f64>() {
-        if !(days.is_finite() && days >= 0.0) {
-            return Err(format!("expected {expected}, found {text:?}"));
-        }
-        Duration::try_from_secs_f64(days * 86_400.0)
-            .map_err(|_| format!("expected {expected}, found {text:?}: too long"))?
-    } else if let Some(weeks) = text.strip_suffix('w') {
-        let weeks: f64 = weeks
-            .parse()
-            .ok()
-            .filter(|w: &f64| w.is_finite() && *w >= 0.0)
-            .ok_or_else(|| format!("expected {expected}, found {text:?}"))?;
-        Duration::try_from_secs_f64(weeks * 7.0 * 86_400.0)
-            .map_err(|_| format!("expected {expected}, found {text:?}: too long"))?
-    } else {
-        crate::config::units::parse_duration(text)
-            .map_err(|_| format!("expected {expected}, found {text:?}"))?
-    };
-    if window.is_zero() {
-        return Err(format!(
-            "expected {expected}, found {text:?}: the window must be longer than zero"
-        ));
-    }
-    Ok(window)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::actions::Console;
 
-    const DAY: u64 = 86_400;
-
     #[test]
-    fn since_takes_days_weeks_and_durations() {
-        for (text, want) in [
-            ("30", 30 * DAY),
-            ("30d", 30 * DAY),
-            (" 2w ", 14 * DAY),
-            ("12h", 12 * 3600),
-            ("1d12h", DAY + 12 * 3600),
-            ("0.5", DAY / 2),
-        ] {
-            assert_eq!(parse_since(text), Ok(Duration::from_secs(want)), "{text}");
-        }
-    }
-
-    #[test]
-    fn since_rejects_what_is_not_a_window() {
-        for (text, why) in [
-            ("", "a window such as"),
-            ("0d", "longer than zero"),
-            ("0", "longer than zero"),
-            ("-3", "found \"-3\""),
-            ("thirty days", "found \"thirty days\""),
-            ("3y", "found \"3y\""),
-            ("xw", "found \"xw\""),
-        ] {
-            let err = parse_since(text).expect_err(text);
-            assert!(err.contains(why), "{text}: {err}");
-        }
+    fn the_command_lines_default_window_is_this_one() {
+        let cli = crate::cli::parse_from(vec!["promote".into(), "metrics".into()]).expect("parses");
+        let crate::cli::Command::Metrics(args) = cli.command else {
+            panic!("not metrics: {:?}", cli.command)
+        };
+        assert_eq!(args.since, DEFAULT_WINDOW);
     }
 
     fn options(environment: Option<&str>) -> MetricsOptions {
@@ -215,7 +214,6 @@ mod tests {
             token: Secret::new("ghs_example", &Console::new(false)),
             since: DEFAULT_WINDOW,
             environment: environment.map(str::to_string),
-            json: None,
             environments: vec!["development".into(), "testing".into(), "production".into()],
         }
     }

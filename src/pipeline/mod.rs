@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod environments;
 pub mod gate;
 pub mod history;
+pub mod metrics;
 pub mod plan;
 pub mod push;
 pub mod rollback;
