@@ -49,12 +49,12 @@ fn at(seconds: i64) -> String {
     (now() + SignedDuration::from_secs(seconds)).to_string()
 }
 
-fn sha(n: usize) -> String {
+pub(crate) fn sha(n: usize) -> String {
     format!("{n:040x}")
 }
 
 #[derive(Clone, Copy)]
-enum End {
+pub(crate) enum End {
     Success,
     RolledBack,
     Refused,
@@ -65,6 +65,18 @@ enum End {
 /// A deployment `promote run` made at `created` (seconds from `NOW`), ending `end` after
 /// 5 minutes (a success) or 20 (a rollback).
 fn deployment(environment: &str, commit: &str, created: i64, end: End) -> SeededDeployment {
+    deployment_from(now(), environment, commit, created, end)
+}
+
+/// [`deployment`] made `created` seconds from `origin` (the binary's tests: the real clock).
+pub(crate) fn deployment_from(
+    origin: Timestamp,
+    environment: &str,
+    commit: &str,
+    created: i64,
+    end: End,
+) -> SeededDeployment {
+    let at = |seconds: i64| (origin + SignedDuration::from_secs(seconds)).to_string();
     let promoting = (
         "in_progress".to_string(),
         format!("promoting release {RELEASE} to {environment} (2 services)"),

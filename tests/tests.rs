@@ -40,6 +40,8 @@ mod github_kpi;
 mod kube_connect;
 /// `deploy`, `rollback`, `history` end to end against the fake API server; measurements.
 mod kube_deploy;
+/// `promote metrics` through the binary: as the action, with `--json`, and its invalid input.
+mod metrics_cmd;
 /// The jobs of promote.yml run in sequence by the binary as the runner starts it, against the
 /// real registry and the fake Kubernetes and GitHub APIs.
 mod pipeline_e2e;
