@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod github;
+pub mod kpi;
 pub mod kube;
 pub mod outcome;
 pub mod pipeline;

@@ -105,6 +105,7 @@ async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Res
         cli::Command::Environments(command) => {
             pipeline::run_environments(rt, &cli.global, command).await
         }
+        cli::Command::Metrics(args) => pipeline::run_metrics(rt, &cli.global, args).await,
     }
 }
 

@@ -33,10 +33,15 @@ mod fake_kube_tests;
 /// The GitHub client against the fake GitHub: deployments, statuses, retries, rate limits,
 /// environments, the sticky comment.
 mod github_api;
+/// The delivery metrics over histories seeded into the fake GitHub: paging to the window,
+/// rate limits, 5,000 deployments (and the benchmark `scripts/bench-metrics` runs).
+mod github_kpi;
 /// Connecting: AKS through ARM with refreshed Entra tokens, kubeconfig inputs and contexts.
 mod kube_connect;
 /// `deploy`, `rollback`, `history` end to end against the fake API server; measurements.
 mod kube_deploy;
+/// `promote metrics` through the binary: as the action, with `--json`, and its invalid input.
+mod metrics_cmd;
 /// The jobs of promote.yml run in sequence by the binary as the runner starts it, against the
 /// real registry and the fake Kubernetes and GitHub APIs.
 mod pipeline_e2e;

@@ -36,7 +36,7 @@ pub use junit::JunitSummary;
 pub use report::{
     CheckKind, CheckReport, IntegrationReport, Readiness, SampleStats, SmokeReport, VerifyReport,
 };
-pub use slo::Verdict;
+pub use slo::{Verdict, percentile};
 
 use crate::actions::{Annotation, Console, Secret};
 use crate::config::{CheckRoute, Config, Environment, HeaderValue, Service, Slo, SmokeCheck};
