@@ -68,6 +68,17 @@ pub struct GlobalArgs {
     pub auth: AuthArgs,
 }
 
+impl GlobalArgs {
+    /// The GitHub token, trimmed; `None` when unset or blank (an unset secret reaches a
+    /// workflow as an empty string).
+    pub fn github_token(&self) -> Option<&str> {
+        self.github_token
+            .as_ref()
+            .map(|t| t.expose().trim())
+            .filter(|t| !t.is_empty())
+    }
+}
+
 /// Sign-in to registries and to Azure, for every command that needs it (push, copy, and AKS).
 /// With `--registry-username`, Basic credentials are used; else with `--azure-client-id`, Azure
 /// (GitHub OIDC, or `--azure-client-secret`); else anonymous.

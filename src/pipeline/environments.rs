@@ -18,7 +18,7 @@ use anyhow::Context as _;
 
 use super::Runtime;
 use crate::actions::{Annotation, Priority, Secret, Summary, table};
-use crate::cli::{EnvironmentsCommand, GlobalArgs, SecretArg};
+use crate::cli::{EnvironmentsCommand, GlobalArgs};
 use crate::config::{self, Approval, ConfigError, ConfigErrors, Environment, Reviewer};
 use crate::github::{EnvironmentRules, EnvironmentState, GitHub, GitHubError, ReviewerId};
 use crate::outcome::{Classified, Outcome};
@@ -244,12 +244,7 @@ pub async fn run_environments(
             if mode == Mode::Sync { "sync" } else { "check" }
         )));
     };
-    let Some(token) = global
-        .github_token
-        .as_ref()
-        .map(SecretArg::expose)
-        .filter(|t| !t.is_empty())
-    else {
+    let Some(token) = global.github_token() else {
         return Err(Classified::invalid(anyhow::anyhow!(
             "no GitHub token: pass --github-token or set GITHUB_TOKEN (the action's `github-token` input)"
         )));

@@ -19,7 +19,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::Runtime;
 use crate::actions::Secret;
-use crate::cli::{GlobalArgs, MetricsArgs, SecretArg};
+use crate::cli::{GlobalArgs, MetricsArgs};
 use crate::config;
 use crate::github::{GitHub, HistoryRequest};
 use crate::kpi::{self, KpiReport, Settings, Targets};
@@ -101,13 +101,7 @@ fn options(
              (the runner sets it in Actions)"
         )));
     };
-    let Some(token) = global
-        .github_token
-        .as_ref()
-        .map(SecretArg::expose)
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
+    let Some(token) = global.github_token() else {
         return Err(Classified::invalid(anyhow::anyhow!(
             "no GitHub token: pass --github-token or set GITHUB_TOKEN (the action's `github-token` \
              input); it needs `deployments: read` and `contents: read`"

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::Runtime;
 use crate::actions::{Annotation, Secret};
-use crate::cli::{GlobalArgs, PlanArgs, SecretArg};
+use crate::cli::{GlobalArgs, PlanArgs};
 use crate::config::{self, Config, ConfigErrors};
 use crate::github::{self, COMMENT_BUDGET, GitHub, NoPullRequest, PLAN_COMMENT_MARKER};
 use crate::kube::{APPLY_CONCURRENCY, ApiError, ApplyError, Force, Mode, apply_one, get_live};
@@ -360,12 +360,7 @@ async fn comment_on_pr(rt: &Runtime<'_>, global: &GlobalArgs, body: &str) {
         }
         Err(NoPullRequest::Unreadable(why)) => return warn(format!("comment-on-pr: {why}")),
     };
-    let Some(token) = global
-        .github_token
-        .as_ref()
-        .map(SecretArg::expose)
-        .filter(|t| !t.is_empty())
-    else {
+    let Some(token) = global.github_token() else {
         return warn(
             "comment-on-pr: no GitHub token; the `github-token` input defaults to the job's token"
                 .to_string(),

@@ -27,14 +27,10 @@ pub async fn run_status(
 ) -> anyhow::Result<Outcome> {
     let config = config::load(&global.config)?;
     let environments = super::environments(&config, args.environment.as_deref())?;
-    let github = match (&global.github_token, &rt.ctx.repository) {
-        (Some(token), Some(repository)) if !token.expose().trim().is_empty() => Some(
-            GitHub::new(
-                &rt.ctx.api_url,
-                &Secret::new(token.expose().trim(), rt.console),
-                repository,
-            )
-            .map_err(Classified::invalid)?,
+    let github = match (global.github_token(), &rt.ctx.repository) {
+        (Some(token), Some(repository)) => Some(
+            GitHub::new(&rt.ctx.api_url, &Secret::new(token, rt.console), repository)
+                .map_err(Classified::invalid)?,
         ),
         _ => None,
     };

@@ -125,13 +125,9 @@ fn new_report(rt: &Runtime<'_>, env: &Environment) -> RunReport {
 
 /// A client when the run can record to GitHub: a token and a repository.
 fn github_client(rt: &Runtime<'_>, global: &GlobalArgs) -> anyhow::Result<Option<GitHub>> {
-    let (Some(token), Some(repository)) = (&global.github_token, &rt.ctx.repository) else {
+    let (Some(token), Some(repository)) = (global.github_token(), &rt.ctx.repository) else {
         return Ok(None);
     };
-    let token = token.expose().trim();
-    if token.is_empty() {
-        return Ok(None);
-    }
     let token = Secret::new(token, rt.console);
     GitHub::new(&rt.ctx.api_url, &token, repository)
         .map(Some)
