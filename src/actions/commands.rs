@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 
-use super::secret::redact;
+use super::masks::redact;
 
 /// The runner cuts a message longer than this (protocols.md §2); cutting it ourselves keeps the
 /// cut on a character boundary and makes it visible with "…".
@@ -331,7 +331,8 @@ fn local_group_title(title: &str, bold: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::secret::{mask, unique_secret};
+    use crate::actions::masks::unique_secret;
+    use crate::actions::secret::mask;
 
     #[test]
     fn data_escapes_percent_first_then_line_breaks() {

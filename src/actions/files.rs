@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::context::Context;
-use super::secret::redact;
+use super::masks::redact;
 
 /// Why a file command could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -240,7 +240,8 @@ impl Outputs {
 mod tests {
     use super::*;
     use crate::actions::commands::Console;
-    use crate::actions::secret::{mask, unique_secret};
+    use crate::actions::masks::unique_secret;
+    use crate::actions::secret::mask;
 
     fn actions_context(dir: &Path) -> Context {
         Context {

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use tracing_subscriber::EnvFilter;
 
-use super::secret::redact;
+use super::masks::redact;
 
 /// Installs the global `tracing` subscriber.
 ///
@@ -79,7 +79,8 @@ impl<W: Write> Write for RedactingWriter<W> {
 mod tests {
     use super::*;
     use crate::actions::commands::Console;
-    use crate::actions::secret::{mask, unique_secret};
+    use crate::actions::masks::unique_secret;
+    use crate::actions::secret::mask;
 
     #[test]
     fn filter_defaults_to_info_and_debug_for_this_crate() {

@@ -18,6 +18,7 @@ mod context;
 mod files;
 pub mod inputs;
 mod log;
+mod masks;
 mod secret;
 mod summary;
 
@@ -27,5 +28,6 @@ pub use files::{
     FileCommandError, OutputFormat, Outputs, append_entry, format_entry, random_delimiter,
 };
 pub use log::init_logging;
-pub use secret::{Secret, mask, redact};
+pub use masks::redact;
+pub use secret::{Secret, mask};
 pub use summary::{Priority, SUMMARY_LIMIT, Summary, code_fence, table};

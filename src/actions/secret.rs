@@ -1,25 +1,12 @@
-//! Secret masking: a process-wide list of values that must never be printed, mirrored to the
-//! runner with `::add-mask::`.
+//! Secret values: masked the moment they are read, mirrored to the runner with `::add-mask::`,
+//! and never printed.
 
-use std::borrow::Cow;
 use std::io::Write;
-use std::sync::{PoisonError, RwLock};
 
 use serde::{Serialize, Serializer};
 
 use super::commands::{Console, escape_data};
-
-/// Every registered secret, longest first, so that [`redact`] replaces a secret before any
-/// shorter secret inside it (one kubeconfig line is a substring of the whole kubeconfig).
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// The shortest line of a multi-line secret worth masking on its own. Shorter lines are
-/// structure (`}`, `---`, `- a`); masking them would turn every brace in the job log into `***`
-/// and hide nothing.
-const MIN_LINE_LEN: usize = 4;
-
-/// What [`redact`] puts in place of a secret: the runner's own mask.
-const MASK: &str = "***";
+use super::masks::register;
 
 /// Registers `value` as a secret and, in Actions, tells the runner to mask it too.
 ///
@@ -35,7 +22,7 @@ const MASK: &str = "***";
 /// Masking works on exact text: a secret that is base64-encoded or split before printing is
 /// not caught. Mask the encoded form too when you print one.
 pub fn mask(value: &str, console: &Console) {
-    let commands = register(value);
+    let commands = add_mask_commands(value);
     if console.in_actions() && !commands.is_empty() {
         let mut out = std::io::stdout().lock();
         for command in &commands {
@@ -46,49 +33,15 @@ pub fn mask(value: &str, console: &Console) {
     }
 }
 
-/// Adds `value` and its lines to the registry and returns the `::add-mask::` commands for the
-/// parts that were not registered before.
+/// The `::add-mask::` commands for the parts of `value` not registered before.
 ///
-/// These commands are built by hand, not with `command_line`: that function redacts, and a mask
-/// command that prints `***` would mask nothing.
-fn register(value: &str) -> Vec<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    if !value.trim().is_empty() {
-        parts.push(value);
-        parts.push(value.trim());
-    }
-    for line in value.lines().map(str::trim) {
-        if line.chars().count() >= MIN_LINE_LEN {
-            parts.push(line);
-        }
-    }
-    let mut secrets = SECRETS.write().unwrap_or_else(PoisonError::into_inner);
-    let mut commands = Vec::new();
-    for part in parts {
-        if secrets.iter().any(|known| known == part) {
-            continue;
-        }
-        // Keep the list sorted longest first; equal lengths keep registration order.
-        let at = secrets.partition_point(|known| known.len() >= part.len());
-        secrets.insert(at, part.to_owned());
-        commands.push(format!("::add-mask::{}", escape_data(part)));
-    }
-    commands
-}
-
-/// Replaces every registered secret in `text` with `***`, longest secret first.
-///
-/// Borrows when there is nothing to replace, which is the common case, so it is cheap to call on
-/// every line that leaves the process.
-pub fn redact(text: &str) -> Cow<'_, str> {
-    let secrets = SECRETS.read().unwrap_or_else(PoisonError::into_inner);
-    let mut out = Cow::Borrowed(text);
-    for secret in secrets.iter() {
-        if out.contains(secret.as_str()) {
-            out = Cow::Owned(out.replace(secret.as_str(), MASK));
-        }
-    }
-    out
+/// Built by hand, not with `command_line`: that function redacts, and a mask command that
+/// prints `***` would mask nothing.
+fn add_mask_commands(value: &str) -> Vec<String> {
+    register(value)
+        .iter()
+        .map(|part| format!("::add-mask::{}", escape_data(part)))
+        .collect()
 }
 
 /// A secret value (a token, a kubeconfig) that is masked the moment it is created and cannot be
@@ -130,18 +83,12 @@ impl Serialize for Secret {
     }
 }
 
-/// A value no other test uses, so tests can share the process-wide registry while running in
-/// parallel: clearing it would unmask another test's secrets halfway through.
-#[cfg(test)]
-pub(crate) fn unique_secret(label: &str) -> String {
-    let delimiter = super::files::random_delimiter();
-    let random = delimiter.trim_start_matches("ghadelimiter_");
-    format!("{label}-{random}")
-}
-
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
+    use crate::actions::masks::{redact, unique_secret};
 
     // Every line of at least 4 characters in these tests is unique: the registry is shared by
     // all tests in the binary, and masking a common line ("users:") would redact other tests'
@@ -152,7 +99,7 @@ mod tests {
         let first = unique_secret("client-key-data");
         let second = unique_secret("token");
         let value = format!("  - {first}\n\t{second}  \n  ab\n}}\n");
-        let commands = register(&value);
+        let commands = add_mask_commands(&value);
         let whole = format!("::add-mask::{}", escape_data(&value));
         assert_eq!(
             commands,
@@ -169,14 +116,17 @@ mod tests {
     #[test]
     fn registering_twice_prints_nothing_new() {
         let value = unique_secret("again");
-        assert_eq!(register(&value), vec![format!("::add-mask::{value}")]);
-        assert!(register(&value).is_empty());
+        assert_eq!(
+            add_mask_commands(&value),
+            vec![format!("::add-mask::{value}")]
+        );
+        assert!(add_mask_commands(&value).is_empty());
     }
 
     #[test]
     fn empty_value_masks_nothing() {
-        assert!(register("").is_empty());
-        assert!(register(" \n\t").is_empty());
+        assert!(add_mask_commands("").is_empty());
+        assert!(add_mask_commands(" \n\t").is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 
 use super::context::Context;
-use super::secret::redact;
+use super::masks::redact;
 use crate::untrusted::html_text;
 
 /// GitHub accepts at most 1 MiB of summary per step and drops the WHOLE summary above that,
@@ -381,7 +381,8 @@ pub fn code_fence(body: &str, lang: &str) -> String {
 mod tests {
     use super::*;
     use crate::actions::commands::Console;
-    use crate::actions::secret::{mask, unique_secret};
+    use crate::actions::masks::unique_secret;
+    use crate::actions::secret::mask;
     use crate::untrusted::escape_md;
 
     /// A deterministic pseudo-random sequence (Knuth's MMIX LCG), enough to vary sizes.
