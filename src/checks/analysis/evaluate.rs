@@ -33,7 +33,7 @@ pub struct Breach {
     /// When the bound had been broken for `for`: the moment an alert with that `for` fires.
     pub at: Timestamp,
     /// From the first breaking sample of the run to its last.
-    #[serde(rename = "lasted_ms", serialize_with = "super::report::millis")]
+    #[serde(rename = "lasted_ms", serialize_with = "super::millis")]
     pub lasted: Duration,
 }
 

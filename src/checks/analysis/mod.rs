@@ -177,3 +177,8 @@ fn row(
         warnings: matrix.warnings.clone(),
     }
 }
+
+/// A duration in whole milliseconds, for the report's `*_ms` fields.
+fn millis<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -78,7 +78,7 @@ pub struct Matrix {
 pub struct Window {
     pub start: Timestamp,
     pub end: Timestamp,
-    #[serde(rename = "step_ms", serialize_with = "super::report::millis")]
+    #[serde(rename = "step_ms", serialize_with = "super::millis")]
     pub step: Duration,
 }
 

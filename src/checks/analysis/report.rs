@@ -42,7 +42,7 @@ pub struct QueryReport {
     /// `{"max": 0.01}` or `{"min": 0.99}`, as in promotion.yml.
     #[serde(serialize_with = "bound")]
     pub bound: Bound,
-    #[serde(rename = "for_ms", serialize_with = "millis")]
+    #[serde(rename = "for_ms", serialize_with = "super::millis")]
     pub for_: Duration,
     /// The deciding series' worst value (highest for `max`, lowest for `min`).
     pub worst: Option<f64>,
@@ -162,10 +162,6 @@ fn labels_text(labels: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{k}={v:?}"))
         .collect();
     format!("{{{}}}", pairs.join(","))
-}
-
-pub(super) fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn bound<S: Serializer>(b: &Bound, s: S) -> Result<S::Ok, S::Error> {
