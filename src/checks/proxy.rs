@@ -11,7 +11,6 @@
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 
-use super::smoke::Request;
 use crate::config::Service;
 
 /// Requests through the service proxy of one service port.
@@ -98,11 +97,15 @@ impl ServiceProxy {
     }
 
     /// Sends one request and reads the whole answer; any status is an answer.
-    pub(crate) async fn send(&self, request: &Request) -> Result<(u16, Bytes), String> {
+    pub(crate) async fn send(
+        &self,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+    ) -> Result<(u16, Bytes), String> {
         let mut builder = http::Request::builder()
-            .method(request.method.clone())
+            .method(method.clone())
             .uri(&self.path);
-        for (name, value) in &request.headers {
+        for (name, value) in headers {
             builder = builder.header(name, value.clone());
         }
         let http_request = builder

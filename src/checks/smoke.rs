@@ -159,7 +159,7 @@ impl Transport {
                     let body = response.bytes().await.map_err(|e| describe_reqwest(&e))?;
                     Ok((status, body))
                 }
-                Transport::Proxy(proxy) => proxy.send(request).await,
+                Transport::Proxy(proxy) => proxy.send(&request.method, &request.headers).await,
             }
         };
         match tokio::time::timeout(timeout, exchange).await {
