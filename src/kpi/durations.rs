@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
-use super::ending::Ending;
-use super::measure::Entry;
+use super::ending::{Ending, Entry};
 use super::model::{LeadTime, OpenFailure, Restore, Targets, Verdict};
 use crate::checks::percentile;
 use crate::github::CommitDates;

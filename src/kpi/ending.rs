@@ -162,6 +162,18 @@ fn our_ending(state: DeploymentState, description: &str) -> Ending {
     }
 }
 
+/// One deployment in the window, read once.
+pub(super) struct Entry<'a> {
+    pub(super) id: u64,
+    pub(super) created: Timestamp,
+    pub(super) ending: Ending,
+    pub(super) decided_by: DecidedBy,
+    /// When the ending came; the creation time when unreadable.
+    pub(super) at: Timestamp,
+    pub(super) sha: &'a str,
+    pub(super) services: Vec<&'a str>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::jiff::Timestamp;
 
 use super::durations::{lead_time, restore};
-use super::ending::{DecidedBy, Ending, outcome};
+use super::ending::{DecidedBy, Ending, Entry, outcome};
 use super::model::{
     Counts, EnvironmentKpis, FailureRate, Frequency, KpiReport, Kpis, ServiceKpis, Settings,
     Targets, Verdict,
@@ -35,18 +35,6 @@ fn commit_sha(deployment: &DeploymentHistory) -> &str {
     deployment.deployment.payload[PAYLOAD_KEY]["sha"]
         .as_str()
         .unwrap_or(&deployment.deployment.sha)
-}
-
-/// One deployment in the window, read once.
-pub(super) struct Entry<'a> {
-    pub(super) id: u64,
-    pub(super) created: Timestamp,
-    pub(super) ending: Ending,
-    pub(super) decided_by: DecidedBy,
-    /// When the ending came; the creation time when unreadable.
-    pub(super) at: Timestamp,
-    pub(super) sha: &'a str,
-    pub(super) services: Vec<&'a str>,
 }
 
 /// The metrics of `history` over the window ending at `settings.now`.

@@ -7,8 +7,7 @@ use k8s_openapi::jiff::civil::Date;
 use k8s_openapi::jiff::tz::TimeZone;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::ending::Ending;
-use super::measure::Entry;
+use super::ending::{Ending, Entry};
 use super::model::WeekCount;
 
 /// `2025-W11`.
