@@ -14,33 +14,14 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::client::Client;
 use super::error::Error;
-use super::reference::Digest;
+use super::media::{OCI_INDEX, OCI_MANIFEST};
+use super::reference::{Digest, digest_of, sha256};
 use super::tar;
-
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// Every manifest type we read, for `Accept` (protocols.md §4).
-pub const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-
-/// The sha256 of `bytes`, as a [`Digest`].
-pub fn sha256(bytes: &[u8]) -> Digest {
-    digest_of(Sha256::digest(bytes).as_slice())
-}
-
-pub(crate) fn digest_of(hash: &[u8]) -> Digest {
-    let mut text = String::from("sha256:");
-    for b in hash {
-        text.push_str(&format!("{b:02x}"));
-    }
-    Digest::parse(&text).expect("64 hex digits")
-}
 
 /// A stream of blob bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -516,6 +497,7 @@ fn hash_layer(source: &Source, size: u64) -> std::io::Result<(Digest, &'static s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::media::DOCKER_LIST;
 
     #[test]
     fn parses_images_and_indexes() {

@@ -1,5 +1,6 @@
 //! `registry/repository[:tag][@sha256:…]`, parsed once and printed canonically.
 
+use sha2::{Digest as _, Sha256};
 use std::fmt;
 
 /// A content digest; only sha256 is accepted (what every registry and OCI image uses).
@@ -138,6 +139,19 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// The sha256 of `bytes`, as a [`Digest`].
+pub fn sha256(bytes: &[u8]) -> Digest {
+    digest_of(Sha256::digest(bytes).as_slice())
+}
+
+pub(crate) fn digest_of(hash: &[u8]) -> Digest {
+    let mut text = String::from("sha256:");
+    for b in hash {
+        text.push_str(&format!("{b:02x}"));
+    }
+    Digest::parse(&text).expect("64 hex digits")
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::client::{Client, Mount};
 use super::error::Error;
-use super::image::{Blob, ByteStream, Image, Manifest, Parsed, Source, digest_of, parse_manifest};
+use super::image::{Blob, ByteStream, Image, Manifest, Parsed, Source, parse_manifest};
 use super::progress::{BlobFate, Progress};
 use super::reference::Digest;
+use super::reference::digest_of;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {

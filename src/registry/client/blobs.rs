@@ -224,7 +224,7 @@ fn with_digest(url: &str, digest: &Digest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::image::sha256;
+    use crate::registry::reference::sha256;
 
     #[test]
     fn upload_range_gives_the_next_offset() {

@@ -15,8 +15,9 @@ use tokio::sync::Mutex;
 use super::auth::{self, Challenge, Credentials, Token};
 use super::error::Error;
 use super::http::{Http, scheme_for};
-use super::image::{MANIFEST_TYPES, sha256};
+use super::media::MANIFEST_TYPES;
 use super::reference::Digest;
+use super::reference::sha256;
 use super::retry::RetryPolicy;
 use crate::actions::Console;
 
