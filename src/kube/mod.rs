@@ -19,6 +19,7 @@ pub mod connect;
 pub mod diagnose;
 pub mod history;
 pub mod hooks;
+pub mod live;
 pub mod lock;
 mod render;
 pub mod rollback;
