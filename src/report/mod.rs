@@ -2,6 +2,7 @@
 //! read (the JSON report). Renders values only; never calls an API or reads the environment.
 
 pub mod diff;
+pub mod drift;
 mod map;
 mod plan;
 mod rollout;
