@@ -4,6 +4,7 @@
 
 pub mod copy;
 pub mod deploy;
+pub mod drift;
 pub mod environments;
 pub mod gate;
 pub mod history;
