@@ -31,6 +31,8 @@ mod github_api;
 mod kube_connect;
 /// `deploy`, `rollback`, `history` end to end against the fake API server; measurements.
 mod kube_deploy;
+/// `promote drift` against the fake API server: declared differences, hand edits, no secrets.
+mod kube_drift;
 /// The jobs of promote.yml run in sequence by the binary as the runner starts it, against the
 /// real registry and the fake Kubernetes and GitHub APIs.
 mod pipeline_e2e;
