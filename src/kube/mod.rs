@@ -24,6 +24,7 @@ pub mod lock;
 mod render;
 pub mod rollback;
 pub mod rollout;
+pub mod secret_env;
 pub mod verified;
 mod watch;
 
