@@ -6,6 +6,31 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// A token or password from the command line or the environment. `Debug` shows `***`, so a
+/// logged argument struct cannot leak it; [`SecretArg::expose`] is the one way to the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretArg(***)")
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretArg(s.to_string()))
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "promote",
@@ -38,7 +63,7 @@ pub struct GlobalArgs {
     pub verbose: bool,
     /// Token for the GitHub API.
     #[arg(long, global = true, env = "GITHUB_TOKEN", hide_env_values = true)]
-    pub github_token: Option<String>,
+    pub github_token: Option<SecretArg>,
     #[command(flatten)]
     pub auth: AuthArgs,
 }
@@ -58,7 +83,7 @@ pub struct AuthArgs {
         env = "PROMOTE_REGISTRY_PASSWORD",
         hide_env_values = true
     )]
-    pub registry_password: Option<String>,
+    pub registry_password: Option<SecretArg>,
     /// Client id of the Entra app registration to sign in to Azure with.
     #[arg(long, global = true, env = "PROMOTE_AZURE_CLIENT_ID")]
     pub azure_client_id: Option<String>,
@@ -72,7 +97,7 @@ pub struct AuthArgs {
         env = "PROMOTE_AZURE_CLIENT_SECRET",
         hide_env_values = true
     )]
-    pub azure_client_secret: Option<String>,
+    pub azure_client_secret: Option<SecretArg>,
     /// Microsoft Entra authority host (sovereign clouds, tests).
     #[arg(long, global = true, default_value = crate::azure::DEFAULT_AUTHORITY_HOST)]
     pub azure_authority_host: String,
@@ -98,6 +123,9 @@ pub enum Command {
     Run(RunArgs),
     /// Every environment side by side: digest, commit, revision, replicas, age, who, outcome.
     Status(StatusArgs),
+    /// Compare the environments' clusters side by side and with promotion.yml; exit 1 when
+    /// something differs that promotion.yml does not declare (a hand edit, say).
+    Drift(DriftArgs),
     /// Create or update GitHub environments' protection rules from the promotion file, or check them.
     #[command(subcommand)]
     Environments(EnvironmentsCommand),
@@ -145,6 +173,19 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Write promote-status.json here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Only these environments (repeat; default: all, in promotion order). One alone still
+    /// shows hand edits; differences between environments need two.
+    #[arg(short, long = "environment", env = "PROMOTE_ENVIRONMENT")]
+    pub environments: Vec<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Write promote-drift.json here (default: the runner's temp directory).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
 }

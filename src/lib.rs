@@ -12,6 +12,7 @@ pub mod github;
 pub mod kube;
 pub mod outcome;
 pub mod pipeline;
+pub mod plan;
 pub mod registry;
 pub mod report;
 pub mod untrusted;

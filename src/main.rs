@@ -64,7 +64,7 @@ fn main() -> ExitCode {
         }
     };
     if let Some(token) = &cli.global.github_token {
-        actions::mask(token, &console);
+        actions::mask(token.expose(), &console);
     }
     for secret in [
         &cli.global.auth.registry_password,
@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     .into_iter()
     .flatten()
     {
-        actions::mask(secret, &console);
+        actions::mask(secret.expose(), &console);
     }
     actions::init_logging(ctx.in_actions, cli.global.verbose || ctx.debug);
 
@@ -104,6 +104,7 @@ async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Res
         cli::Command::Verify(args) => pipeline::verify::run_verify(rt, &cli.global, args).await,
         cli::Command::Run(args) => pipeline::run::run_promotion(rt, &cli.global, args).await,
         cli::Command::Status(args) => pipeline::status::run_status(rt, &cli.global, args).await,
+        cli::Command::Drift(args) => pipeline::drift::run_drift(rt, &cli.global, args).await,
         cli::Command::Environments(command) => {
             pipeline::environments::run_environments(rt, &cli.global, command).await
         }

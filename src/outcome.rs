@@ -4,7 +4,9 @@
 use std::fmt;
 use std::process::ExitCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialized in reports as its [`word`](Outcome::word) (kebab-case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// 0: everything asked for was done.
     Success,
@@ -92,6 +94,19 @@ pub fn outcome_of(err: &anyhow::Error) -> Outcome {
         }
     }
     Outcome::Failed
+}
+
+/// An error and its causes on one line, as anyhow's `{:#}` prints them: for errors that are not
+/// `anyhow::Error` (an `ApplyError`, a registry error) in logs, annotations and reports.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

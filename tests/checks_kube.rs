@@ -1,29 +1,15 @@
 //! `promote verify`'s cluster checks end to end against the fake API server (tests/fake_kube):
 //! integration Jobs (success, failure, timeout, JUnit, cleanup), the soak, and smoke checks
-//! through the service proxy.
-//!
-//! The fake does not serve `services/{name}:{port}/proxy/…`; [`ProxyFront`] plays the API
-//! server's proxy in front of it (and passes everything else through, watches included).
+//! through the fake's service proxy, whose pods answer from a [`TestService`].
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::TryStreamExt as _;
-use http_body_util::{BodyExt as _, Full, StreamBody, combinators::BoxBody};
-use hyper::body::Frame;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use crate::checks_server::{Answer, Route, TestService};
 use crate::fake_kube::{Behavior, FakeKube};
-use crate::util::{Run, promote, read, run};
+use crate::support::project::Project;
+use crate::util::{read, run};
 
 /// Generous bound for what the fake does in milliseconds; never asserted as a duration.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -52,101 +38,47 @@ const JUNIT_FAILING: &str = r#"running the contract tests
 1 of 2 tests failed
 "#;
 
-/// A promotion file with one service `web` and one environment `staging` (namespace
-/// `staging`, created), with the test's `environment` lines, and a kubeconfig for the fake.
-struct Project {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
+/// Environment `staging` (namespace `staging`, created) with the test's `environment` lines,
+/// and a kubeconfig for the fake.
+fn staging(fake: &FakeKube, environment: &str) -> Project {
+    if fake.get("Namespace", "", "staging").is_none() {
+        fake.put(
+            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "staging" } }),
+        );
+    }
+    Project::new("staging", environment).with_kubeconfig(&fake.kubeconfig_yaml())
 }
 
-impl Project {
-    fn new(fake: &FakeKube, environment: &str) -> Project {
-        Project::with_kubeconfig(fake.kubeconfig_yaml(), fake, environment)
-    }
-
-    fn with_kubeconfig(kubeconfig: String, fake: &FakeKube, environment: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("web")).unwrap();
-        std::fs::write(
-            root.join("web/deployment.yaml"),
-            "apiVersion: apps/v1
-kind: Deployment
+/// Service `web` on the port the promotion file names (8080), to the pods' 8080.
+const WEB_SERVICE: &str = "apiVersion: v1
+kind: Service
 metadata: {name: web}
 spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: registry.example.com/team/web:latest}]
-",
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("promotion.yml"),
-            format!(
-                "registry: registry.example.com
-services:
-  - name: web
-    image: team/web
-    manifests: web
-    port: 8080
-environments:
-  - name: staging
-    namespace: staging
-{environment}"
-            ),
-        )
-        .unwrap();
-        let kubeconfig_path = root.join("kubeconfig");
-        std::fs::write(&kubeconfig_path, kubeconfig).unwrap();
-        if fake.get("Namespace", "", "staging").is_none() {
-            fake.put(json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "staging" } }));
-        }
-        Project {
-            dir,
-            kubeconfig: kubeconfig_path,
-        }
-    }
+  selector: {app: web}
+  ports: [{port: 8080, targetPort: 8080}]
+";
 
-    fn command(&self) -> Command {
-        let mut cmd = promote();
-        cmd.arg("--config")
-            .arg(self.dir.path().join("promotion.yml"))
-            .args(["verify", "--environment", "staging", "--kubeconfig-path"])
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.path().join("out"));
-        cmd
-    }
+/// [`staging`] deploying [`WEB_SERVICE`] with the Deployment.
+fn staging_serving(fake: &FakeKube, environment: &str) -> Project {
+    staging(fake, environment).with_manifest("service.yaml", WEB_SERVICE)
+}
 
-    fn verify(&self) -> Run {
-        run(&mut self.command())
-    }
+/// Puts [`WEB_SERVICE`] in `staging`, as a deploy would have.
+fn serving(fake: &FakeKube) {
+    let mut service: Value = serde_saphyr::from_str(WEB_SERVICE).unwrap();
+    service["metadata"]["namespace"] = json!("staging");
+    fake.put(service);
+}
 
-    /// `promote deploy --no-verify` of `web` at `digest`, so `verify` can be run on its own.
-    fn deploy(&self, digest: &str) -> Run {
-        self.deploy_with(digest, &["--no-verify"])
-    }
-
-    /// `promote deploy` of `web` at `digest` with `extra` arguments.
-    fn deploy_with(&self, digest: &str, extra: &[&str]) -> Run {
-        let image = format!("web=registry.example.com/team/web@{digest}");
-        run(promote()
-            .arg("--config")
-            .arg(self.dir.path().join("promotion.yml"))
-            .args(["deploy", "--environment", "staging", "--image", &image])
-            .args(extra)
-            .arg("--kubeconfig-path")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.path().join("out")))
-    }
-
-    fn report(&self) -> Value {
-        serde_json::from_str(&read(&self.dir.path().join("out/promote-verify.json")))
-            .expect("JSON report")
-    }
+/// Requests the fake's service proxy received for `web:8080`.
+fn proxied(fake: &FakeKube) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| {
+            r.path
+                .starts_with("/api/v1/namespaces/staging/services/web:8080/proxy/")
+        })
+        .count()
 }
 
 /// The Job the binary created, as it was sent.
@@ -176,7 +108,7 @@ fn a_passing_job_streams_its_log_counts_its_junit_report_and_is_deleted() {
     let fake = FakeKube::builder()
         .pod_log("contract-tests", JUNIT_PASSING)
         .start();
-    let project = Project::new(
+    let project = staging(
         &fake,
         &integration(
             "          image: registry.example.com/team/contract-tests:1",
@@ -204,7 +136,7 @@ fn a_passing_job_streams_its_log_counts_its_junit_report_and_is_deleted() {
         json!([{ "name": "BASE_URL", "value": "http://web.staging" }])
     );
 
-    let report = project.report();
+    let report = project.report("verify");
     let check = &report["checks"][0];
     assert_eq!(check["kind"], "integration");
     assert_eq!(check["integration"]["status"], "succeeded", "{report:#}");
@@ -241,18 +173,18 @@ fn a_failing_job_fails_the_check_naming_the_failed_tests() {
     let fake = FakeKube::builder()
         .pod_log("contract-tests-crash", JUNIT_FAILING)
         .start();
-    let project = Project::new(
+    let project = staging(
         &fake,
         &integration(
             "          image: registry.example.com/team/contract-tests-crash:1",
             "5m",
         ),
     );
-    let mut cmd = project.command();
+    let mut cmd = project.command("verify", &[]);
     cmd.env("GITHUB_ACTIONS", "true");
     let out = run(&mut cmd);
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     let check = &report["checks"][0];
     let reason = check["reason"].as_str().unwrap();
     assert!(
@@ -284,7 +216,7 @@ fn a_failing_job_fails_the_check_naming_the_failed_tests() {
 fn a_job_that_outlasts_its_timeout_fails_and_is_deleted() {
     let fake = FakeKube::start();
     // `never-ready` runs forever; the Job controller ends it at activeDeadlineSeconds.
-    let project = Project::new(
+    let project = staging(
         &fake,
         &integration(
             "          image: registry.example.com/team/never-ready-tests:1",
@@ -293,7 +225,7 @@ fn a_job_that_outlasts_its_timeout_fails_and_is_deleted() {
     );
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     let check = &report["checks"][0];
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.contains("failed: DeadlineExceeded"), "{reason}");
@@ -338,7 +270,7 @@ fn an_integration_check_without_an_image_runs_the_deployed_one() {
     let fake = FakeKube::start();
     let image = "registry.example.com/team/web@sha256:4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c";
     rolled_out(&fake, image, 1);
-    let project = Project::new(&fake, &integration("", "5m"));
+    let project = staging(&fake, &integration("", "5m"));
     let out = project.verify();
     assert_eq!(out.code, 0, "{out:?}");
     let job = created_job(&fake);
@@ -346,14 +278,15 @@ fn an_integration_check_without_an_image_runs_the_deployed_one() {
         job["spec"]["template"]["spec"]["containers"][0]["image"],
         image
     );
-    assert_eq!(project.report()["checks"][0]["integration"]["image"], image);
+    assert_eq!(
+        project.report("verify")["checks"][0]["integration"]["image"],
+        image
+    );
 
     // A deploy knows what it pinned: `--image` wins over the cluster's.
     let pinned = format!("registry.example.com/team/web@{}", crate::util::DIGEST_B);
     fake.clear_requests();
-    let out = run(project
-        .command()
-        .args(["--image", &format!("web={pinned}")]));
+    let out = run(&mut project.command("verify", &["--image", &format!("web={pinned}")]));
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(
         created_job(&fake)["spec"]["template"]["spec"]["containers"][0]["image"],
@@ -369,10 +302,10 @@ fn soak(duration: &str, max_restarts: u32) -> String {
 fn the_soak_passes_while_the_new_pods_stay_ready() {
     let fake = FakeKube::start();
     rolled_out(&fake, "registry.example.com/team/web-stable:1", 2);
-    let project = Project::new(&fake, &soak("1s", 0));
+    let project = staging(&fake, &soak("1s", 0));
     let out = project.verify();
     assert_eq!(out.code, 0, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     let soak = &report["checks"][0]["soak"];
     assert_eq!(soak["pods"].as_array().unwrap().len(), 2, "{report:#}");
     assert_eq!(soak["restarts"], 0);
@@ -385,10 +318,10 @@ fn the_soak_fails_when_the_new_pods_restart() {
     rolled_out(&fake, "registry.example.com/team/web-flaky:1", 2);
     // After the rollout, the new pods start crashing.
     fake.set_pod_behavior("web-flaky", Behavior::CrashLoop);
-    let project = Project::new(&fake, &soak("30s", 0));
+    let project = staging(&fake, &soak("30s", 0));
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let reason = project.report()["checks"][0]["reason"]
+    let reason = project.report("verify")["checks"][0]["reason"]
         .as_str()
         .unwrap()
         .to_string();
@@ -402,11 +335,11 @@ fn the_soak_fails_when_the_new_pods_restart() {
 #[test]
 fn the_soak_needs_the_deployment() {
     let fake = FakeKube::start();
-    let project = Project::new(&fake, &soak("1s", 0));
+    let project = staging(&fake, &soak("1s", 0));
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
     assert_eq!(
-        project.report()["checks"][0]["reason"],
+        project.report("verify")["checks"][0]["reason"],
         "deployment/web does not exist in namespace staging"
     );
 }
@@ -416,6 +349,8 @@ fn the_soak_needs_the_deployment() {
 #[test]
 fn smoke_checks_through_the_service_proxy() {
     let fake = FakeKube::start();
+    rolled_out(&fake, "registry.example.com/team/web:1", 1);
+    serving(&fake);
     for (slow, want_code) in [(5, 0), (6, 1)] {
         let backend = TestService::http(vec![(
             "/health",
@@ -427,12 +362,9 @@ fn smoke_checks_through_the_service_proxy() {
                 ),
             ]),
         )]);
-        let front = ProxyFront::start(
-            &fake,
-            HashMap::from([("staging/web:8080".to_string(), backend.url(""))]),
-        );
-        let project = Project::with_kubeconfig(
-            front.kubeconfig(&fake),
+        fake.set_http_backend("staging", "app=web", &backend.url(""));
+        fake.clear_requests();
+        let project = staging(
             &fake,
             "    checks:
       smoke:
@@ -446,7 +378,7 @@ fn smoke_checks_through_the_service_proxy() {
         );
         let out = project.verify();
         assert_eq!(out.code, want_code, "{slow} slow: {out:?}");
-        let report = project.report();
+        let report = project.report("verify");
         let smoke = &report["checks"][0]["smoke"];
         assert_eq!(smoke["route"], "service-proxy");
         assert_eq!(
@@ -460,22 +392,21 @@ fn smoke_checks_through_the_service_proxy() {
             assert!(reason.ends_with(" ms > 250 ms"), "{reason}");
         }
         assert!(
-            front.proxied() >= 101,
+            proxied(&fake) >= 101,
             "every request went through the API server"
         );
     }
 }
 
-/// The issue's end-to-end story up to the verdict: the deploy succeeds (through the same API
-/// server front, watches included), then verification fails on latency. Rolling back on that
+/// The issue's end-to-end story up to the verdict: the deploy succeeds, then verification
+/// fails on latency. Rolling back on that
 /// verdict is the deploy → verify wiring's; once `deploy` runs `verify`, this test should expect
 /// exit 1 from the deploy and the previous revision.
 #[test]
 fn a_successful_deploy_then_a_verification_that_fails_on_latency() {
     let fake = FakeKube::start();
-    let (_backend, front) = slow_tail_behind_the_proxy(&fake);
-    let project = Project::with_kubeconfig(
-        front.kubeconfig(&fake),
+    let _backend = slow_tail_behind_the_proxy(&fake);
+    let project = staging_serving(
         &fake,
         "    replicas: 2
     checks:
@@ -483,11 +414,11 @@ fn a_successful_deploy_then_a_verification_that_fails_on_latency() {
         - { name: health, via: service-proxy, path: /health, samples: 100, concurrency: 10 }
     slo: { p95Latency: 250ms, errorRate: 0.1% }",
     );
-    let deployed = project.deploy(crate::util::DIGEST_A);
+    let deployed = project.deploy(crate::util::DIGEST_A, &["--no-verify"]);
     assert_eq!(deployed.code, 0, "{deployed:?}");
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     assert_eq!(report["checks"][0]["smoke"]["slo"][0]["passed"], false);
     assert_eq!(
         report["checks"][0]["smoke"]["slo"][1]["passed"], true,
@@ -502,7 +433,7 @@ fn a_successful_deploy_then_a_verification_that_fails_on_latency() {
 
 /// `web`'s `/health` behind the service proxy, with one answer in ten taking 300 ms: a p95
 /// objective of 250 ms fails.
-fn slow_tail_behind_the_proxy(fake: &FakeKube) -> (TestService, ProxyFront) {
+fn slow_tail_behind_the_proxy(fake: &FakeKube) -> TestService {
     let backend = TestService::http(vec![(
         "/health",
         Route::mix(&[
@@ -510,11 +441,8 @@ fn slow_tail_behind_the_proxy(fake: &FakeKube) -> (TestService, ProxyFront) {
             (10, Answer::ok("ok").after(Duration::from_millis(300))),
         ]),
     )]);
-    let front = ProxyFront::start(
-        fake,
-        HashMap::from([("staging/web:8080".to_string(), backend.url(""))]),
-    );
-    (backend, front)
+    fake.set_http_backend("staging", "app=web", &backend.url(""));
+    backend
 }
 
 /// The end-to-end path of the verify issue: a deploy whose rollout succeeds verifies the
@@ -522,9 +450,8 @@ fn slow_tail_behind_the_proxy(fake: &FakeKube) -> (TestService, ProxyFront) {
 #[test]
 fn a_deploy_that_fails_verification_on_latency_is_rolled_back() {
     let fake = FakeKube::start();
-    let (_backend, front) = slow_tail_behind_the_proxy(&fake);
-    let project = Project::with_kubeconfig(
-        front.kubeconfig(&fake),
+    let _backend = slow_tail_behind_the_proxy(&fake);
+    let project = staging_serving(
         &fake,
         "    replicas: 2
     checks:
@@ -532,10 +459,10 @@ fn a_deploy_that_fails_verification_on_latency_is_rolled_back() {
         - { name: health, via: service-proxy, path: /health, samples: 100, concurrency: 10 }
     slo: { p95Latency: 250ms }",
     );
-    let first = project.deploy(crate::util::DIGEST_A);
+    let first = project.deploy(crate::util::DIGEST_A, &["--no-verify"]);
     assert_eq!(first.code, 0, "{first:?}");
 
-    let second = project.deploy_with(crate::util::DIGEST_B, &[]);
+    let second = project.deploy(crate::util::DIGEST_B, &[]);
     assert_eq!(second.code, 1, "{second:?}");
     let report: Value =
         serde_json::from_str(&read(&project.dir.path().join("out/promote-deploy.json"))).unwrap();
@@ -566,17 +493,17 @@ fn a_deploy_that_fails_verification_on_latency_is_rolled_back() {
 #[test]
 fn a_service_proxy_without_endpoints_is_not_ready() {
     let fake = FakeKube::start();
-    let front = ProxyFront::start(&fake, HashMap::new());
-    let project = Project::with_kubeconfig(
-        front.kubeconfig(&fake),
+    let project = staging(
         &fake,
         "    checks:
       smoke:
         - { name: health, via: service-proxy, path: /health, readinessTimeout: 1s }",
     );
+    // The Service exists, no pod is behind it.
+    serving(&fake);
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let reason = project.report()["checks"][0]["reason"]
+    let reason = project.report("verify")["checks"][0]["reason"]
         .as_str()
         .unwrap()
         .to_string();
@@ -585,197 +512,4 @@ fn a_service_proxy_without_endpoints_is_not_ready() {
             && reason.contains(r#"no endpoints available for service \"web\""#),
         "{reason}"
     );
-}
-
-type Body = BoxBody<Bytes, std::io::Error>;
-
-/// The API server's service proxy (`/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy/…`) in
-/// front of the fake, which does not serve it: proxied requests go to the backend registered
-/// for `ns/svc:port` (503 "no endpoints available" like the real server when there is none);
-/// everything else is passed through to the fake, streamed (watches work).
-struct ProxyFront {
-    port: u16,
-    proxied: Arc<std::sync::atomic::AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ProxyFront {
-    fn start(fake: &FakeKube, backends: HashMap<String, String>) -> ProxyFront {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let upstream = fake.url();
-        let token = fake.token();
-        let proxied = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = proxied.clone();
-        let backends = Arc::new(backends);
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let http = reqwest::Client::new();
-                loop {
-                    tokio::select! {
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let (http, upstream, token, backends, counter) = (
-                                http.clone(), upstream.clone(), token.clone(), backends.clone(), counter.clone(),
-                            );
-                            tokio::spawn(async move {
-                                let service = service_fn(move |req| {
-                                    forward(
-                                        req,
-                                        http.clone(),
-                                        upstream.clone(),
-                                        token.clone(),
-                                        backends.clone(),
-                                        counter.clone(),
-                                    )
-                                });
-                                let _ = http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                        _ = &mut stop_rx => return,
-                    }
-                }
-            });
-            runtime.shutdown_background();
-        });
-        ProxyFront {
-            port,
-            proxied,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    /// The fake's kubeconfig, pointing at this front.
-    fn kubeconfig(&self, fake: &FakeKube) -> String {
-        fake.kubeconfig_yaml()
-            .replace(&fake.url(), &format!("http://127.0.0.1:{}", self.port))
-    }
-
-    fn proxied(&self) -> usize {
-        self.proxied.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Drop for ProxyFront {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(
-        Full::new(body.into())
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
-    response
-        .headers_mut()
-        .insert("content-type", content_type.parse().unwrap());
-    response
-}
-
-async fn forward(
-    req: Request<hyper::body::Incoming>,
-    http: reqwest::Client,
-    upstream: String,
-    token: String,
-    backends: Arc<HashMap<String, String>>,
-    proxied: Arc<std::sync::atomic::AtomicUsize>,
-) -> Result<Response<Body>, std::convert::Infallible> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req
-        .uri()
-        .query()
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    let headers = req.headers().clone();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    let segments: Vec<&str> = path.trim_start_matches('/').splitn(7, '/').collect();
-    if let ["api", "v1", "namespaces", ns, "services", target, rest] = segments.as_slice()
-        && let Some(rest) = rest.strip_prefix("proxy")
-    {
-        // Like the real server: the proxy needs the same credentials as the rest of the API.
-        if headers.get("authorization").and_then(|v| v.to_str().ok())
-            != Some(&format!("Bearer {token}"))
-        {
-            return Ok(full(
-                401,
-                "application/json",
-                r#"{"kind":"Status","code":401}"#,
-            ));
-        }
-        proxied.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let service = target.split(':').next().unwrap_or(target);
-        let Some(backend) = backends.get(&format!("{ns}/{target}")) else {
-            let status = json!({
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": format!("no endpoints available for service \"{service}\""),
-                "reason": "ServiceUnavailable", "code": 503,
-            });
-            return Ok(full(503, "application/json", status.to_string()));
-        };
-        let rest = if rest.is_empty() { "/" } else { rest };
-        let answer = http
-            .request(method, format!("{backend}{rest}{query}"))
-            .send()
-            .await;
-        return Ok(match answer {
-            Ok(answer) => {
-                let status = answer.status().as_u16();
-                let body = answer.bytes().await.unwrap_or_default();
-                full(status, "text/plain", body)
-            }
-            Err(e) => full(
-                503,
-                "text/plain",
-                format!("error trying to reach service: {e}"),
-            ),
-        });
-    }
-    let mut request = http.request(method, format!("{upstream}{path}{query}"));
-    for (name, value) in &headers {
-        if name != "host" {
-            request = request.header(name, value);
-        }
-    }
-    let answer = match request.body(body).send().await {
-        Ok(answer) => answer,
-        Err(e) => return Ok(full(502, "text/plain", e.to_string())),
-    };
-    let status = answer.status();
-    let content_type = answer.headers().get("content-type").cloned();
-    let stream = answer
-        .bytes_stream()
-        .map_ok(Frame::data)
-        .map_err(std::io::Error::other);
-    let mut response = Response::new(StreamBody::new(stream).boxed());
-    *response.status_mut() = status;
-    if let Some(content_type) = content_type {
-        response.headers_mut().insert("content-type", content_type);
-    }
-    Ok(response)
 }

@@ -2,80 +2,13 @@
 //! services (tests/checks_server.rs) whose latency distributions, error rates and slow starts
 //! are scripted per request, so every assertion is about counts, never about timing.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::checks_server::{Answer, Route, TestService};
-use crate::util::{Run, promote, read, run};
-
-/// A promotion project with one service and one environment, `testing`, whose lines
-/// (`url`, `checks`, `slo` …) the test writes.
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new(environment: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("web")).unwrap();
-        std::fs::write(
-            root.join("web/deployment.yaml"),
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers: [{name: web, image: registry.example.com/team/web:latest}]
-",
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("promotion.yml"),
-            format!(
-                "registry: registry.example.com
-services:
-  - name: web
-    image: team/web
-    manifests: web
-    port: 8080
-environments:
-  - name: testing
-    namespace: testing
-{environment}"
-            ),
-        )
-        .unwrap();
-        Project { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn command(&self) -> Command {
-        let mut cmd = promote();
-        cmd.arg("--config")
-            .arg(self.path("promotion.yml"))
-            .args(["verify", "--environment", "testing", "--output-dir"])
-            .arg(self.path("out"));
-        cmd
-    }
-
-    fn verify(&self) -> Run {
-        run(&mut self.command())
-    }
-
-    fn report(&self) -> Value {
-        serde_json::from_str(&read(&self.path("out/promote-verify.json"))).expect("JSON report")
-    }
-}
+use crate::support::project::Project;
+use crate::util::{promote, read, run};
 
 /// The environment's lines for one smoke check on `path` of `service`, plus `more` check fields
 /// (each `key: value` on a line of its own) and environment lines.
@@ -103,14 +36,17 @@ fn readiness_waits_for_a_warming_service() {
         "/health",
         Route::warming(3, Answer::status(503).body("warming up"), Answer::ok("ok")),
     )]);
-    let project = Project::new(&environment(
-        &service,
-        "        - { name: health, path: /health, samples: 5, concurrency: 2 }",
-        "",
-    ));
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - { name: health, path: /health, samples: 5, concurrency: 2 }",
+            "",
+        ),
+    );
     let out = project.verify();
     assert_eq!(out.code, 0, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     let smoke = &check(&report, 0)["smoke"];
     assert_eq!(smoke["readiness"]["attempts"], 4, "{report:#}");
     assert_eq!(smoke["readiness"]["ready"], true);
@@ -126,14 +62,17 @@ fn a_service_that_never_gets_ready_fails_with_its_last_answer() {
         "/health",
         Route::always(Answer::status(503).body("warming\nup")),
     )]);
-    let project = Project::new(&environment(
-        &service,
-        "        - { name: health, path: /health, readinessTimeout: 1s }",
-        "",
-    ));
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - { name: health, path: /health, readinessTimeout: 1s }",
+            "",
+        ),
+    );
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     let reason = check(&report, 0)["reason"].as_str().unwrap();
     assert!(
         reason.starts_with("not ready within 1s (")
@@ -163,14 +102,17 @@ fn p95_passes_with_five_slow_answers_in_a_hundred_and_fails_with_six() {
                 (slow, Answer::ok("ok").after(SLOW)),
             ]),
         )]);
-        let project = Project::new(&environment(
-            &service,
-            "        - { name: health, path: /health, samples: 100, concurrency: 10 }",
-            "    slo: { p95Latency: 250ms, uptime: 99.9% }",
-        ));
+        let project = Project::new(
+            "testing",
+            &environment(
+                &service,
+                "        - { name: health, path: /health, samples: 100, concurrency: 10 }",
+                "    slo: { p95Latency: 250ms, uptime: 99.9% }",
+            ),
+        );
         let out = project.verify();
         assert_eq!(out.code, want_code, "{slow} slow answers: {out:?}");
-        let report = project.report();
+        let report = project.report("verify");
         let verdict = &check(&report, 0)["smoke"]["slo"][0];
         assert_eq!(verdict["objective"], "p95Latency");
         assert_eq!(verdict["passed"], want_code == 0, "{report:#}");
@@ -204,14 +146,17 @@ fn error_rate_at_the_boundary() {
                 (errors, Answer::status(500).body("boom")),
             ]),
         )]);
-        let project = Project::new(&environment(
-            &service,
-            "        - { name: health, path: /health, samples: 100, concurrency: 4 }",
-            "    slo: { errorRate: 1% }",
-        ));
+        let project = Project::new(
+            "testing",
+            &environment(
+                &service,
+                "        - { name: health, path: /health, samples: 100, concurrency: 4 }",
+                "    slo: { errorRate: 1% }",
+            ),
+        );
         let out = project.verify();
         assert_eq!(out.code, want_code, "{errors} errors: {out:?}");
-        let report = project.report();
+        let report = project.report("verify");
         let sampling = &check(&report, 0)["smoke"]["sampling"];
         assert_eq!(sampling["errors"], errors as u64, "{report:#}");
         assert_eq!(
@@ -234,9 +179,11 @@ fn error_rate_at_the_boundary() {
 fn body_and_json_expectations() {
     let json = r#"{"status":"ok","checks":{"db":"up"},"replicas":[{"ready":2}]}"#;
     let service = TestService::http(vec![("/health", Route::always(Answer::ok(json)))]);
-    let project = Project::new(&environment(
-        &service,
-        r#"        - name: json-ok
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            r#"        - name: json-ok
           path: /health
           samples: 3
           expectBody: '"status":"ok"'
@@ -249,11 +196,12 @@ fn body_and_json_expectations() {
           path: /health
           readinessTimeout: 1s
           expectBody: healthy"#,
-        "",
-    ));
+            "",
+        ),
+    );
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     assert_eq!(check(&report, 0)["passed"], true, "{report:#}");
     let reason = |i| check(&report, i)["reason"].as_str().unwrap().to_string();
     assert!(
@@ -285,14 +233,17 @@ fn a_request_that_outlasts_its_timeout_is_no_answer() {
         "/hang",
         Route::always(Answer::ok("late").after(Duration::from_secs(60))),
     )]);
-    let project = Project::new(&environment(
-        &service,
-        "        - { name: hang, path: /hang, requestTimeout: 200ms, readinessTimeout: 300ms }",
-        "",
-    ));
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - { name: hang, path: /hang, requestTimeout: 200ms, readinessTimeout: 300ms }",
+            "",
+        ),
+    );
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let reason = project.report()["checks"][0]["reason"]
+    let reason = project.report("verify")["checks"][0]["reason"]
         .as_str()
         .unwrap()
         .to_string();
@@ -306,16 +257,19 @@ fn redirects_are_followed_up_to_the_limit() {
         ("/new", Route::always(Answer::ok("moved here"))),
         ("/loop", Route::always(Answer::redirect("/loop"))),
     ]);
-    let project = Project::new(&environment(
-        &service,
-        "        - { name: followed, path: /old, samples: 2, expectBody: moved here }
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - { name: followed, path: /old, samples: 2, expectBody: moved here }
         - { name: not-followed, path: /old, samples: 2, maxRedirects: 0, expectStatus: 302 }
         - { name: loop, path: /loop, maxRedirects: 3, readinessTimeout: 1s }",
-        "",
-    ));
+            "",
+        ),
+    );
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     assert_eq!(check(&report, 0)["passed"], true, "{report:#}");
     assert_eq!(check(&report, 1)["passed"], true, "{report:#}");
     let reason = check(&report, 2)["reason"].as_str().unwrap();
@@ -330,16 +284,19 @@ fn redirects_are_followed_up_to_the_limit() {
 #[test]
 fn https_with_the_check_s_own_ca() {
     let service = TestService::https(vec![("/health", Route::always(Answer::ok("ok")))]);
-    let project = Project::new(&environment(
-        &service,
-        "        - { name: private-ca, path: /health, samples: 3, caFile: ca.pem }
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - { name: private-ca, path: /health, samples: 3, caFile: ca.pem }
         - { name: public-roots, path: /health, readinessTimeout: 1s }",
-        "",
-    ));
+            "",
+        ),
+    );
     std::fs::write(project.path("ca.pem"), service.ca_pem.as_ref().unwrap()).unwrap();
     let out = project.verify();
     assert_eq!(out.code, 1, "{out:?}");
-    let report = project.report();
+    let report = project.report("verify");
     assert_eq!(check(&report, 0)["passed"], true, "{report:#}");
     assert!(
         check(&report, 0)["smoke"]["target"]
@@ -357,11 +314,14 @@ fn https_with_the_check_s_own_ca() {
 #[test]
 fn an_unreadable_ca_file_is_invalid_input() {
     let service = TestService::https(vec![("/health", Route::always(Answer::ok("ok")))]);
-    let project = Project::new(&environment(
-        &service,
-        "        - { name: health, path: /health, caFile: missing.pem }",
-        "",
-    ));
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - { name: health, path: /health, caFile: missing.pem }",
+            "",
+        ),
+    );
     let out = project.verify();
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
@@ -381,19 +341,22 @@ fn secret_headers_are_sent_and_never_printed() {
         "/private",
         Route::always(Answer::status(500).body(&format!("rejected token Bearer {secret}"))),
     )]);
-    let project = Project::new(&environment(
-        &service,
-        "        - name: private
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - name: private
           path: /private
           readinessTimeout: 1s
           headers:
             Authorization: { fromEnv: SMOKE_TOKEN }
             X-Plain: visible",
-        "",
-    ));
+            "",
+        ),
+    );
     for in_actions in [false, true] {
         let summary = project.path("summary.md");
-        let mut cmd = project.command();
+        let mut cmd = project.command("verify", &[]);
         cmd.env("SMOKE_TOKEN", format!("Bearer {secret}"));
         if in_actions {
             cmd.env("GITHUB_ACTIONS", "true")
@@ -444,11 +407,14 @@ fn secret_headers_are_sent_and_never_printed() {
 #[test]
 fn a_missing_secret_variable_is_invalid_input() {
     let service = TestService::http(vec![("/health", Route::always(Answer::ok("ok")))]);
-    let project = Project::new(&environment(
-        &service,
-        "        - { name: health, path: /health, headers: { Authorization: { fromEnv: NOT_SET_ANYWHERE } } }",
-        "",
-    ));
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - { name: health, path: /health, headers: { Authorization: { fromEnv: NOT_SET_ANYWHERE } } }",
+            "",
+        ),
+    );
     let out = project.verify();
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
@@ -466,14 +432,17 @@ fn sampling_for_a_duration() {
         "/health",
         Route::always(Answer::ok("ok").after(Duration::from_millis(20))),
     )]);
-    let project = Project::new(&environment(
-        &service,
-        "        - { name: health, path: /health, duration: 1s, concurrency: 2 }",
-        "",
-    ));
+    let project = Project::new(
+        "testing",
+        &environment(
+            &service,
+            "        - { name: health, path: /health, duration: 1s, concurrency: 2 }",
+            "",
+        ),
+    );
     let out = project.verify();
     assert_eq!(out.code, 0, "{out:?}");
-    let sampling = project.report()["checks"][0]["smoke"]["sampling"].clone();
+    let sampling = project.report("verify")["checks"][0]["smoke"]["sampling"].clone();
     let requests = sampling["requests"].as_u64().unwrap();
     assert!(requests >= 2, "{sampling:#}");
     assert!(
@@ -507,7 +476,7 @@ fn verify_url_samples_exactly_what_was_asked() {
 
 #[test]
 fn verify_inputs_that_cannot_work() {
-    let project = Project::new("");
+    let project = Project::new("testing", "");
     let cases: &[(&str, Vec<&str>, &str)] = &[
         (
             "an unknown environment",
@@ -548,8 +517,8 @@ fn verify_inputs_that_cannot_work() {
 
 #[test]
 fn an_environment_without_checks_passes() {
-    let project = Project::new("");
+    let project = Project::new("testing", "");
     let out = project.verify();
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(project.report()["summary"], "no checks declared");
+    assert_eq!(project.report("verify")["summary"], "no checks declared");
 }

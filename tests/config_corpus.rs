@@ -327,6 +327,96 @@ fn the_studysphere_example_is_valid() {
     }
 }
 
+/// The positive control for the delivery keys: strategies, their settings, analysis and secrets
+/// from the job's environment decode into the model as written.
+#[test]
+fn the_delivery_keys_decode_into_the_model() {
+    use config::{Bound, KeepPrevious, OnInconclusive, Strategy, TrafficRouting};
+    use std::time::Duration;
+
+    let path = repo_root().join("tests/corpus/valid/progressive-delivery/promotion.yml");
+    let config = config::load(&path).unwrap_or_else(|errors| {
+        let lines: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        panic!("{errors}\n{}", lines.join("\n"))
+    });
+    let [development, testing, production] = config.environments.as_slice() else {
+        panic!("three environments")
+    };
+
+    assert_eq!(development.strategy, Strategy::Rolling);
+    let names: Vec<(&str, bool)> = development
+        .secrets
+        .iter()
+        .map(|s| (s.name.as_str(), s.is_managed()))
+        .collect();
+    assert_eq!(names, [("azure-secrets", false), ("web-secrets", true)]);
+    assert_eq!(
+        development.secrets[1]
+            .from_env
+            .get("JWT_SECRET")
+            .map(String::as_str),
+        Some("DEV_JWT_SECRET")
+    );
+    let analysed = development
+        .analysis
+        .as_ref()
+        .and_then(|a| a.prometheus.as_ref())
+        .unwrap();
+    assert_eq!(analysed.window, Duration::from_secs(120));
+    assert_eq!(
+        analysed.queries[0].expand("development", "web", "stable"),
+        "sum(rate(http_requests_total{namespace=\"development\",service=\"web\",code=~\"5..\"}[1m]))\n  / sum(rate(http_requests_total{namespace=\"development\",service=\"web\"}[1m]))\n"
+    );
+
+    let Strategy::BlueGreen(blue_green) = &testing.strategy else {
+        panic!("testing is blue-green: {:?}", testing.strategy)
+    };
+    assert_eq!(blue_green.keep_previous, KeepPrevious::UntilNextPromotion);
+    assert_eq!(
+        blue_green.preview_url.as_deref(),
+        Some("https://preview.test.example.com")
+    );
+    assert_eq!(testing.analysis, None);
+
+    let Strategy::Canary(canary) = &production.strategy else {
+        panic!("production is a canary: {:?}", production.strategy)
+    };
+    let steps: Vec<(u32, u64)> = canary
+        .steps
+        .iter()
+        .map(|s| (s.weight, s.pause.as_secs()))
+        .collect();
+    assert_eq!(steps, [(10, 120), (25, 120), (50, 300), (100, 300)]);
+    let TrafficRouting::IngressNginx { ingress } = &canary.traffic_routing else {
+        panic!("ingress-nginx: {:?}", canary.traffic_routing)
+    };
+    let web = &config.services[0];
+    assert_eq!(
+        web.canary_ingress(ingress.as_deref()).unwrap().name(),
+        "web"
+    );
+    assert_eq!(web.fronting_services()[0].name(), "web");
+    let analysed = production
+        .analysis
+        .as_ref()
+        .and_then(|a| a.prometheus.as_ref())
+        .unwrap();
+    assert_eq!(analysed.on_inconclusive, OnInconclusive::Pass);
+    let bounds: Vec<(&str, Bound, u64)> = analysed
+        .queries
+        .iter()
+        .map(|q| (q.name.as_str(), q.bound, q.for_.as_secs()))
+        .collect();
+    assert_eq!(
+        bounds,
+        [
+            ("error-rate", Bound::Max(0.01), 60),
+            ("p95-latency", Bound::Max(1.0), 0),
+            ("availability", Bound::Min(1.0), 0),
+        ]
+    );
+}
+
 // ---- the binary, end to end -------------------------------------------------------------------
 
 /// The cases run through `promote plan`: one with many errors in promotion.yml, one with errors

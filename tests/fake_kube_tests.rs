@@ -18,9 +18,9 @@ use crate::fake_kube::{Behavior, FakeKube, Fault, WatchDrop};
 
 /// Generous bound for anything the fake does in milliseconds: a missing event fails the test
 /// instead of hanging it. Never asserted as a duration.
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn cluster() -> (FakeKube, Client) {
+pub(crate) async fn cluster() -> (FakeKube, Client) {
     let fake = FakeKube::start();
     let client = fake.client().await;
     (fake, client)
@@ -28,7 +28,7 @@ async fn cluster() -> (FakeKube, Client) {
 
 /// Creates a namespace and waits for its controllers to add what they add (the `default`
 /// ServiceAccount, `kube-root-ca.crt`), so later resourceVersions are the test's own.
-async fn namespace(fake: &FakeKube, client: &Client, name: &str) {
+pub(crate) async fn namespace(fake: &FakeKube, client: &Client, name: &str) {
     let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
@@ -58,7 +58,12 @@ fn deployment(name: &str, image: &str, replicas: i32) -> Value {
     })
 }
 
-async fn apply<K>(api: &Api<K>, name: &str, manager: &str, body: &Value) -> Result<K, kube::Error>
+pub(crate) async fn apply<K>(
+    api: &Api<K>,
+    name: &str,
+    manager: &str,
+    body: &Value,
+) -> Result<K, kube::Error>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -135,7 +140,7 @@ fn revision(o: &impl ResourceExt) -> i64 {
 }
 
 /// A PATCH with any content type, as the client sends it.
-async fn raw_patch(
+pub(crate) async fn raw_patch(
     client: &Client,
     path: &str,
     content_type: &str,
@@ -148,7 +153,7 @@ async fn raw_patch(
     client.request::<Value>(req).await
 }
 
-fn api_error(e: kube::Error) -> kube::core::Status {
+pub(crate) fn api_error(e: kube::Error) -> kube::core::Status {
     match e {
         kube::Error::Api(status) => *status,
         other => panic!("expected an API error, got {other:?}"),

@@ -18,7 +18,7 @@ use promote_action::kube::connect::{self, AKS_SCOPE, ARM_SCOPE, Token, TokenSour
 use serde_json::json;
 
 use crate::fake_kube::FakeKube;
-use crate::kube_deploy::Project;
+use crate::kube_deploy::staging;
 use crate::util::run;
 
 /// Hands out the fake's token for AKS (short-lived, so it is refreshed) and a fixed ARM token.
@@ -144,7 +144,7 @@ fn aks(subscription: &str) -> AksCluster {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn aks_credentials_come_from_arm_and_the_token_is_refreshed() {
     let fake = FakeKube::start();
     let _ = fake.client().await; // installs the crypto provider
@@ -181,19 +181,29 @@ async fn aks_credentials_come_from_arm_and_the_token_is_refreshed() {
     );
     assert_eq!(*tokens.asked.lock().unwrap(), [ARM_SCOPE, AKS_SCOPE]);
 
-    // A 4 s token is replaced before it expires (the refresh never waits less than 5 s).
-    tokio::time::sleep(Duration::from_millis(5500)).await;
-    assert_eq!(
+    // A 4 s token is replaced before it expires (the refresh never waits less than 5 s). The
+    // seconds pass on the paused clock, while no request is in flight: a paused clock would
+    // run ahead to the client's read timeout while a socket waits for bytes.
+    let aks_tokens = || {
         tokens
             .asked
             .lock()
             .unwrap()
             .iter()
             .filter(|s| **s == AKS_SCOPE)
-            .count(),
-        2,
-        "refreshed once"
-    );
+            .count()
+    };
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(5500)).await;
+    // The refresh task is due now; let it run.
+    for _ in 0..100 {
+        if aks_tokens() > 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    tokio::time::resume();
+    assert_eq!(aks_tokens(), 2, "refreshed once");
     namespaces
         .list(&ListParams::default())
         .await
@@ -233,7 +243,7 @@ async fn arm_refusals_say_which_role_is_missing() {
 #[test]
 fn an_unknown_context_is_invalid_input_listing_the_known_ones() {
     let fake = FakeKube::start();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     let out = run(&mut project.command("history", &["--context", "prod"]));
     assert_eq!(out.code, 2, "{out:?}");
     assert!(
@@ -246,7 +256,7 @@ fn an_unknown_context_is_invalid_input_listing_the_known_ones() {
 #[test]
 fn an_aks_cluster_without_an_azure_identity_says_how_to_sign_in() {
     let fake = FakeKube::start();
-    let project = Project::new(
+    let project = staging(
         &fake,
         "    cluster: { aks: { subscription: s, resourceGroup: rg, name: aks } }\n",
     );

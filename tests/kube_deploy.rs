@@ -1,14 +1,13 @@
 //! `deploy`, `rollback` and `history`, end to end: the real binary against the fake API server
 //! (tests/fake_kube), through a real kubeconfig.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::fake_kube::{Behavior, FakeKube, Fault, WatchDrop};
-use crate::util::{DIGEST_A, DIGEST_B, Run, promote, read, run};
+use crate::support::project::Project;
+use crate::util::{DIGEST_A, DIGEST_B, promote, read, run};
 
 /// A digest whose pods crash (the test sets that behaviour on it).
 pub const DIGEST_CRASH: &str =
@@ -20,11 +19,12 @@ pub const DIGEST_PULL: &str =
 pub const DIGEST_SLOW: &str =
     "sha256:5105105105105105105105105105105105105105105105105105105105105105";
 
-/// A promotion project on disk: one service `web` and one environment `staging`.
-pub struct Project {
-    pub dir: tempfile::TempDir,
-    pub kubeconfig: PathBuf,
-}
+/// The environment lines every deploy test starts from.
+const STAGING: &str = "    replicas: 2
+    rollout: { timeout: 30s }
+    config: { LOG_LEVEL: info }
+    onFailure: rollback
+";
 
 const SERVICE_YAML: &str = "apiVersion: v1
 kind: Service
@@ -34,93 +34,18 @@ spec:
   ports: [{name: http, port: 80, targetPort: http}]
 ";
 
-impl Project {
-    /// `extra` is appended to the environment (e.g. `    hooks: …`).
-    pub fn new(fake: &FakeKube, extra: &str) -> Project {
-        Project::with_service(fake, extra, SERVICE_YAML)
-    }
+/// Environment `staging` with [`STAGING`] and `extra` (e.g. `    hooks: …`), Service `web`,
+/// the fake's kubeconfig, and deploys that create the namespace.
+pub fn staging(fake: &FakeKube, extra: &str) -> Project {
+    staging_with_service(fake, extra, SERVICE_YAML)
+}
 
-    pub fn with_service(fake: &FakeKube, extra: &str, service_yaml: &str) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("web")).unwrap();
-        std::fs::write(
-            root.join("promotion.yml"),
-            format!(
-                "registry: registry.example.com
-services:
-  - name: web
-    image: team/web
-    manifests: web
-    port: 8080
-environments:
-  - name: staging
-    namespace: staging
-    replicas: 2
-    rollout: {{ timeout: 30s }}
-    config: {{ LOG_LEVEL: info }}
-    onFailure: rollback
-{extra}"
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("web/deployment.yaml"),
-            "apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, labels: {app: web}}
-spec:
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-        - name: web
-          image: registry.example.com/team/web:latest
-          ports: [{name: http, containerPort: 8080}]
-",
-        )
-        .unwrap();
-        std::fs::write(root.join("web/service.yaml"), service_yaml).unwrap();
-        let kubeconfig = fake.write_kubeconfig(root);
-        Project { dir, kubeconfig }
-    }
-
-    pub fn out(&self) -> PathBuf {
-        self.dir.path().join("out")
-    }
-
-    /// `promote <verb> --environment staging …` with the project's config and kubeconfig.
-    pub fn command(&self, verb: &str, args: &[&str]) -> Command {
-        self.command_in(verb, args, &self.out())
-    }
-
-    /// [`Project::command`] writing its report to `out`.
-    pub fn command_in(&self, verb: &str, args: &[&str], out: &Path) -> Command {
-        let mut cmd = promote();
-        cmd.arg("--config")
-            .arg(self.dir.path().join("promotion.yml"))
-            .arg(verb)
-            .args(["--environment", "staging"])
-            .arg("--kubeconfig-path")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(out)
-            .args(args);
-        cmd
-    }
-
-    pub fn deploy(&self, digest: &str, args: &[&str]) -> Run {
-        let image = format!("web=registry.example.com/team/web@{digest}");
-        let mut all = vec!["--image", image.as_str(), "--create-namespace"];
-        all.extend_from_slice(args);
-        run(&mut self.command("deploy", &all))
-    }
-
-    pub fn report(&self, verb: &str) -> Value {
-        let text = read(&self.out().join(format!("promote-{verb}.json")));
-        serde_json::from_str(&text).expect("the report is JSON")
-    }
+/// [`staging`] with another Service manifest.
+pub fn staging_with_service(fake: &FakeKube, extra: &str, service_yaml: &str) -> Project {
+    Project::new("staging", &format!("{STAGING}{extra}"))
+        .with_manifest("service.yaml", service_yaml)
+        .with_kubeconfig(&fake.kubeconfig_yaml())
+        .with_deploy_args(&["--create-namespace"])
 }
 
 fn image_of(deployment: &Value) -> String {
@@ -161,7 +86,7 @@ fn fake() -> FakeKube {
 #[test]
 fn deploys_fails_on_a_crash_rolls_back_and_the_previous_revision_is_healthy() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
 
     let first = project.deploy(DIGEST_A, &[]);
     assert_eq!(first.code, 0, "{first:?}");
@@ -225,7 +150,7 @@ fn deploys_fails_on_a_crash_rolls_back_and_the_previous_revision_is_healthy() {
 #[test]
 fn two_concurrent_deploys_are_serialized_by_the_lock() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     let prepared = project.deploy(DIGEST_A, &[]);
     assert_eq!(prepared.code, 0, "{prepared:?}");
 
@@ -287,7 +212,7 @@ fn two_concurrent_deploys_are_serialized_by_the_lock() {
 #[test]
 fn a_held_lock_times_out_with_exit_3_naming_the_holder() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     let prepared = project.deploy(DIGEST_A, &[]);
     assert_eq!(prepared.code, 0, "{prepared:?}");
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
@@ -333,7 +258,7 @@ fn a_held_lock_times_out_with_exit_3_naming_the_holder() {
 fn a_rejected_object_changes_nothing() {
     let fake = fake();
     // A Service without ports: the API server refuses it (422 spec.ports: Required value).
-    let project = Project::with_service(
+    let project = staging_with_service(
         &fake,
         "",
         "apiVersion: v1
@@ -380,7 +305,7 @@ spec: {selector: {app: web}}
 #[test]
 fn a_missing_namespace_is_invalid_without_create_namespace() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     let image = format!("web=registry.example.com/team/web@{DIGEST_A}");
     let refused = run(&mut project.command("deploy", &["--image", &image]));
     assert_eq!(refused.code, 2, "{refused:?}");
@@ -391,7 +316,7 @@ fn a_missing_namespace_is_invalid_without_create_namespace() {
 #[test]
 fn pull_failures_are_classified_before_the_deadline_and_rolled_back() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     assert_eq!(project.deploy(DIGEST_A, &[]).code, 0);
     let started = std::time::Instant::now();
     let failed = project.deploy(DIGEST_PULL, &["--timeout", "5m"]);
@@ -425,7 +350,7 @@ fn statefulsets_and_daemonsets_roll_out_and_back() {
         .pod_behavior("-crash", Behavior::CrashLoop)
         .nodes(2)
         .start();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     let workers = |tag: &str| {
         let pod = |name: &str| {
             format!(
@@ -529,7 +454,7 @@ fn every_kind_of_failure_is_classified_and_rolled_back() {
         builder = builder.pod_behavior(&digest(tag)[7..], behavior.clone());
     }
     let fake = builder.start();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     assert_eq!(project.deploy(DIGEST_A, &[]).code, 0);
     for (tag, _, args, reason, rollout) in cases {
         if *reason == "progress-deadline-exceeded" {
@@ -561,7 +486,7 @@ fn every_kind_of_failure_is_classified_and_rolled_back() {
 #[test]
 fn conflicts_name_the_other_field_manager_and_force_takes_over() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     assert_eq!(project.deploy(DIGEST_A, &[]).code, 0);
     let mut edited = fake.get("Deployment", "staging", "web").unwrap();
     edited["spec"]["replicas"] = 5.into();
@@ -599,7 +524,7 @@ fn conflicts_name_the_other_field_manager_and_force_takes_over() {
 #[test]
 fn keep_leaves_a_failed_rollout_in_place() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     std::fs::write(
         project.dir.path().join("promotion.yml"),
         read(&project.dir.path().join("promotion.yml"))
@@ -621,7 +546,7 @@ fn a_failed_hook_stops_the_deploy_before_the_rollout() {
       preDeploy:
         - { name: migrate, service: web, command: [migrate, up], timeout: 1m }
 ";
-    let project = Project::new(&fake, hooks);
+    let project = staging(&fake, hooks);
     let ok = project.deploy(DIGEST_A, &[]);
     assert_eq!(ok.code, 0, "{ok:?}");
     assert_eq!(project.report("deploy")["hooks"][0]["outcome"], "succeeded");
@@ -657,7 +582,7 @@ fn a_failed_hook_stops_the_deploy_before_the_rollout() {
 #[test]
 fn rollback_and_history_commands() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     assert_eq!(project.deploy(DIGEST_A, &[]).code, 0);
     assert_eq!(project.deploy(DIGEST_B, &[]).code, 0);
 
@@ -715,7 +640,7 @@ fn dropped_watches_and_throttling_are_survived() {
             times: 2,
         })
         .start();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     let ok = project.deploy(DIGEST_A, &[]);
     assert_eq!(ok.code, 0, "{ok:?}");
     let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
@@ -728,7 +653,7 @@ fn dropped_watches_and_throttling_are_survived() {
 #[test]
 fn the_kubeconfig_input_is_masked_by_credential_value_and_line() {
     let fake = fake();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     assert_eq!(project.deploy(DIGEST_A, &[]).code, 0);
     let out = run(promote()
         .env("GITHUB_ACTIONS", "true")
@@ -754,12 +679,14 @@ fn the_kubeconfig_input_is_masked_by_credential_value_and_line() {
 }
 
 /// The lock in-process: renewed while held, refused to a second holder naming the first,
-/// deleted on release.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// deleted on release. On the paused clock with a client that needs no socket, so the
+/// seconds pass at once. Whether a lease has expired is judged on the wall clock, which the
+/// test does not move: that rule is `lock::decide`'s, table-tested beside it.
+#[tokio::test(start_paused = true)]
 async fn the_lease_is_renewed_while_held_and_released_after() {
     use promote_action::kube::lock::{self, LockError, LockRequest};
     let fake = FakeKube::start();
-    let client = fake.client().await;
+    let client = fake.in_process_client();
     fake.put(serde_json::json!({
         "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "staging" },
     }));
@@ -784,6 +711,12 @@ async fn the_lease_is_renewed_while_held_and_released_after() {
     // Past the 3 s duration: still held, because it was renewed (every second).
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_ne!(renew_time(&fake), first, "renewed");
+    let renewals = fake
+        .changes("Lease", "staging", "promote-staging-web")
+        .iter()
+        .filter(|c| c.event == "MODIFIED")
+        .count();
+    assert_eq!(renewals, 3, "at 1 s, 2 s and 3 s");
     let waited = std::sync::Mutex::new(Vec::new());
     let refused = lock::acquire(
         &client,
@@ -811,7 +744,7 @@ async fn the_lease_is_renewed_while_held_and_released_after() {
 #[test]
 fn a_namespace_created_for_a_rejected_deploy_is_removed_again() {
     let fake = fake();
-    let project = Project::with_service(
+    let project = staging_with_service(
         &fake,
         "",
         "apiVersion: v1
@@ -841,6 +774,17 @@ mod measure {
     use super::*;
     use promote_action::kube::apply::{self, Force, Mode};
     use promote_action::kube::rollout::{self, RolloutOutcome, Workload, WorkloadKind};
+
+    /// How many watches of `collection` (`/apis/apps/v1/namespaces/bench/deployments`) the
+    /// fake has opened so far: a wait that has one open sees every change after it.
+    fn watches(fake: &FakeKube, collection: &str) -> usize {
+        fake.requests()
+            .iter()
+            .filter(|r| {
+                r.path == collection && r.param("watch").is_some_and(|w| w == "true" || w == "1")
+            })
+            .count()
+    }
 
     fn config_maps(n: usize) -> Vec<Value> {
         (0..n)
@@ -896,7 +840,7 @@ mod measure {
     fn the_binary_reports_success_within_100ms_of_the_last_replica() {
         use std::io::BufRead as _;
         let fake = fake();
-        let project = Project::new(&fake, "");
+        let project = staging(&fake, "");
         assert_eq!(project.deploy(DIGEST_A, &[]).code, 0);
         let mut to_line = Vec::new();
         let mut to_exit = Vec::new();
@@ -909,6 +853,8 @@ mod measure {
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
+            let collection = "/apis/apps/v1/namespaces/staging/deployments";
+            let watched = watches(&fake, collection);
             let (lines_tx, lines) = std::sync::mpsc::channel::<(String, std::time::Instant)>();
             let stderr = child.stderr.take().unwrap();
             std::thread::spawn(move || {
@@ -930,7 +876,12 @@ mod measure {
                     break;
                 }
             }
-            std::thread::sleep(Duration::from_millis(300));
+            // Once the binary watches its Deployment, the status below is news to it.
+            assert!(
+                fake.wait_for(Duration::from_secs(20), |f| watches(f, collection)
+                    > watched),
+                "the binary watches the rollout: {seen:#?}"
+            );
             let mut done = fake.get("Deployment", "staging", "web").unwrap();
             let replicas = done["spec"]["replicas"].clone();
             done["status"] = serde_json::json!({
@@ -1004,6 +955,8 @@ mod measure {
                 namespace: "bench".into(),
                 name: "web".into(),
             };
+            let collection = "/apis/apps/v1/namespaces/bench/deployments";
+            let watched = watches(&fake, collection);
             let waiter = {
                 let client = client.clone();
                 tokio::spawn(async move {
@@ -1012,7 +965,13 @@ mod measure {
                     (r, std::time::Instant::now())
                 })
             };
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // Once the wait watches the Deployment, the status below is news to it.
+            assert!(
+                fake.wait_for_async(Duration::from_secs(20), |f| watches(f, collection)
+                    > watched)
+                    .await,
+                "the wait watches the rollout"
+            );
             let mut done = fake.get("Deployment", "bench", "web").unwrap();
             done["status"] = serde_json::json!({
                 "observedGeneration": generation,

@@ -1,19 +1,14 @@
-//! `promote drift` against the fake API server: two environments deployed by the real binary,
-//! compared side by side in-process (`pipeline::drift::run_drift`, the command's function), before
-//! and after a hand edit. No Secret value may appear in anything it writes.
+//! `promote drift` through the binary against the fake API server: two environments deployed by
+//! the binary, compared side by side before and after a hand edit (exit 0, then 1). No Secret
+//! value may appear in anything either command writes.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use promote_action::actions::{Console, Context, Outputs};
-use promote_action::drift::Class;
-use promote_action::pipeline::Runtime;
-use promote_action::pipeline::drift::{DriftOptions, DriftRun, run_drift};
-use promote_action::{cli, report};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::fake_kube::FakeKube;
-use crate::util::{DIGEST_A, promote, read, run};
+use crate::util::{DIGEST_A, Run, parse_file_commands, promote, run};
 
 /// Values that must never be printed: one per environment, each unlike anything else here.
 const STAGING_TOKEN: &str = "staging-tok-3a91c07e55d2";
@@ -61,6 +56,35 @@ struct Project {
     kubeconfig: PathBuf,
 }
 
+/// One run of the binary and the files it wrote.
+struct Written {
+    run: Run,
+    summary: String,
+    outputs: String,
+    report: String,
+}
+
+impl Written {
+    /// Everything the run wrote or printed, but the `::add-mask::` commands: the runner reads
+    /// those and never shows them.
+    fn everything(&self) -> String {
+        let stdout: Vec<&str> = self
+            .run
+            .stdout
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect();
+        format!(
+            "{}\n{}\n{}\n{}\n{}",
+            stdout.join("\n"),
+            self.run.stderr,
+            self.summary,
+            self.outputs,
+            self.report
+        )
+    }
+}
+
 impl Project {
     fn new(fake: &FakeKube) -> Project {
         let dir = tempfile::tempdir().unwrap();
@@ -71,13 +95,36 @@ impl Project {
         Project { dir, kubeconfig }
     }
 
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("promotion.yml")
+    /// `promote <verb> <args> --kubeconfig-path … --output-dir <out>` with a job summary and an
+    /// outputs file in `out`, as the runner gives them.
+    fn run(&self, verb: &str, args: &[&str], out: &Path) -> Written {
+        std::fs::create_dir_all(out).unwrap();
+        let (summary, outputs) = (out.join("summary.md"), out.join("outputs"));
+        let mut cmd = promote();
+        cmd.arg("--config")
+            .arg(self.dir.path().join("promotion.yml"))
+            .arg(verb)
+            .args(args)
+            .arg("--kubeconfig-path")
+            .arg(&self.kubeconfig)
+            .arg("--output-dir")
+            .arg(out)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_OUTPUT", &outputs);
+        let run = run(&mut cmd);
+        let optional = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        Written {
+            summary: optional(&summary),
+            outputs: optional(&outputs),
+            report: optional(&out.join(format!("promote-{verb}.json"))),
+            run,
+        }
     }
 
     /// The namespace and its `app-secrets` (as someone created it, not promote-action), then
     /// `promote deploy` of DIGEST_A.
-    fn deploy(&self, fake: &FakeKube, environment: &str, token: &str) {
+    fn deploy(&self, fake: &FakeKube, environment: &str, token: &str) -> Written {
         fake.put(json!({
             "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": environment },
         }));
@@ -87,68 +134,19 @@ impl Project {
             "data": { "TOKEN": base64::engine::general_purpose::STANDARD.encode(token) },
         }));
         let image = format!("web=registry.example.com/team/web@{DIGEST_A}");
-        let mut cmd = promote();
-        cmd.arg("--config")
-            .arg(self.config())
-            .args(["deploy", "--environment", environment, "--image", &image])
-            .arg("--kubeconfig-path")
-            .arg(&self.kubeconfig)
-            .arg("--output-dir")
-            .arg(self.dir.path().join("deploy-out"));
-        let deployed = run(&mut cmd);
-        assert_eq!(deployed.code, 0, "{deployed:?}");
+        let out = self.dir.path().join(format!("deploy-{environment}"));
+        let deployed = self.run(
+            "deploy",
+            &["--environment", environment, "--image", &image],
+            &out,
+        );
+        assert_eq!(deployed.run.code, 0, "{:?}", deployed.run);
+        deployed
     }
 
-    /// `promote drift` as the command runs it, with a job summary file and an output dir.
-    fn drift(&self, out: &Path) -> (DriftRun, String) {
-        std::fs::create_dir_all(out).unwrap();
-        let summary = out.join("summary.md");
-        let ctx = Context::from_vars(|name| match name {
-            "GITHUB_STEP_SUMMARY" => Some(summary.display().to_string()),
-            _ => None,
-        });
-        let console = Console::new(false);
-        let mut outputs = Outputs::default();
-        let mut rt = Runtime {
-            ctx: &ctx,
-            console: &console,
-            outputs: &mut outputs,
-        };
-        // The global flags and the cluster flags exactly as the command line gives them.
-        let argv: Vec<std::ffi::OsString> = vec![
-            "promote".into(),
-            "--config".into(),
-            self.config().into(),
-            "status".into(),
-            "--kubeconfig-path".into(),
-            self.kubeconfig.clone().into(),
-        ];
-        let parsed = cli::parse_from(argv).unwrap();
-        let cli::Command::Status(status) = &parsed.command else {
-            unreachable!()
-        };
-        let options = DriftOptions {
-            environments: Vec::new(),
-            cluster: status.cluster.clone(),
-            output_dir: Some(out.to_path_buf()),
-        };
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let drift = runtime
-            .block_on(run_drift(&mut rt, &parsed.global, &options))
-            .expect("drift runs");
-        (drift, read(&summary))
+    fn drift(&self, out: &str) -> Written {
+        self.run("drift", &[], &self.dir.path().join(out))
     }
-}
-
-/// Everything the run wrote or would print: terminal text, summary, JSON report, and the
-/// report's own Debug form.
-fn everything_written(drift: &DriftRun, summary: &str, out: &Path) -> String {
-    format!(
-        "{}\n{summary}\n{}\n{:?}",
-        report::drift::text(&drift.report),
-        read(&out.join("promote-drift.json")),
-        drift.report
-    )
 }
 
 fn assert_no_secret(text: &str) {
@@ -160,39 +158,61 @@ fn assert_no_secret(text: &str) {
     }
 }
 
+/// The class of the first row whose label-like `aspect` matches, in the JSON report.
+fn class_of(report: &Value, aspect: &Value) -> Value {
+    report["services"][0]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            aspect
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| &r["aspect"][k] == v)
+        })
+        .unwrap_or_else(|| panic!("no row {aspect}: {:#}", report["services"][0]["rows"]))["class"]
+        .clone()
+}
+
 #[test]
 fn a_hand_edit_in_production_is_reported_with_its_manager_and_fails_the_check() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let fake = FakeKube::start();
     let project = Project::new(&fake);
-    project.deploy(&fake, "staging", STAGING_TOKEN);
-    project.deploy(&fake, "production", PRODUCTION_TOKEN);
+    let deploys = [
+        project.deploy(&fake, "staging", STAGING_TOKEN),
+        project.deploy(&fake, "production", PRODUCTION_TOKEN),
+    ];
+    for deployed in &deploys {
+        assert_no_secret(&deployed.everything());
+    }
 
     // As promoted: replicas and the Secret's value differ, as promotion.yml declares.
-    let out = project.dir.path().join("before");
-    let (before, summary) = project.drift(&out);
-    let text = report::drift::text(&before.report);
-    assert!(!before.undeclared(), "{text}");
-    assert_eq!(before.outcome().code(), 0, "{text}");
-    let web = &before.report.services[0];
-    let class_of = |drift: &DriftRun, label: &str| {
-        drift.report.services[0]
-            .rows
-            .iter()
-            .find(|r| r.aspect.label() == label)
-            .unwrap_or_else(|| panic!("no row {label}: {:#?}", drift.report.services[0].rows))
-            .class
-    };
-    assert_eq!(class_of(&before, "replicas"), Some(Class::Declared));
-    assert_eq!(class_of(&before, "env TOKEN (web)"), Some(Class::Declared));
-    assert_eq!(class_of(&before, "image (web)"), None);
-    assert!(web.hand_edits.is_empty(), "{:#?}", web.hand_edits);
-    assert!(summary.contains("✅ **No undeclared drift**"), "{summary}");
-    assert!(
-        summary.contains("| **env TOKEN (web)** | 🔒 <code>sha256:"),
-        "{summary}"
+    let before = project.drift("before");
+    assert_eq!(before.run.code, 0, "{:?}", before.run);
+    let report: Value = serde_json::from_str(&before.report).expect("promote-drift.json");
+    assert_eq!(class_of(&report, &json!({"kind": "replicas"})), "declared");
+    assert_eq!(
+        class_of(&report, &json!({"kind": "env", "name": "TOKEN"})),
+        "declared"
     );
-    assert_no_secret(&everything_written(&before, &summary, &out));
+    assert_eq!(class_of(&report, &json!({"kind": "image"})), Value::Null);
+    assert_eq!(report["services"][0]["hand_edits"], json!([]));
+    assert!(
+        before.summary.contains("✅ **No undeclared drift**"),
+        "{}",
+        before.summary
+    );
+    assert!(
+        before
+            .summary
+            .contains("| **env TOKEN (web)** | 🔒 <code>sha256:"),
+        "{}",
+        before.summary
+    );
+    assert_eq!(parse_file_commands(&before.outputs)["outcome"], "success");
+    assert_no_secret(&before.everything());
 
     // `kubectl edit` in production: an environment variable added under another manager.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -212,46 +232,57 @@ fn a_hand_edit_in_production_is_reported_with_its_manager_and_fails_the_check() 
             .unwrap();
     });
 
-    let out = project.dir.path().join("after");
-    let (after, summary) = project.drift(&out);
-    let text = report::drift::text(&after.report);
-    assert!(after.undeclared(), "{text}");
+    let after = project.drift("after");
     assert_eq!(
-        after.outcome().code(),
-        1,
-        "exit 1 on undeclared drift:\n{text}"
+        after.run.code, 1,
+        "exit 1 on undeclared drift: {:?}",
+        after.run
     );
-    assert_eq!(class_of(&after, "env DEBUG (web)"), Some(Class::HandEdit));
-    let edits = &after.report.services[0].hand_edits;
+    let report: Value = serde_json::from_str(&after.report).expect("promote-drift.json");
+    assert_eq!(
+        class_of(&report, &json!({"kind": "env", "name": "DEBUG"})),
+        "hand-edit"
+    );
+    let edits = report["services"][0]["hand_edits"].as_array().unwrap();
     assert_eq!(edits.len(), 1, "{edits:#?}");
     assert_eq!(
         (
-            edits[0].environment.as_str(),
-            edits[0].object.as_str(),
-            edits[0].manager.as_str(),
-            edits[0].operation.as_str(),
-            edits[0].since_promotion,
+            &edits[0]["environment"],
+            &edits[0]["object"],
+            &edits[0]["manager"],
+            &edits[0]["operation"],
+            &edits[0]["since_promotion"],
         ),
         (
-            "production",
-            "deployment/web",
-            "kubectl-edit",
-            "Update",
-            true
+            &json!("production"),
+            &json!("deployment/web"),
+            &json!("kubectl-edit"),
+            &json!("Update"),
+            &json!(true)
         )
     );
     assert_eq!(
-        edits[0].fields,
-        [".spec.template.spec.containers[name=\"web\"].env[name=\"DEBUG\"]"]
+        edits[0]["fields"],
+        json!([".spec.template.spec.containers[name=\"web\"].env[name=\"DEBUG\"]"])
     );
     assert!(
-        text.contains("hand edit: production deployment/web by kubectl-edit"),
-        "{text}"
+        after
+            .run
+            .stderr
+            .contains("hand edit: production deployment/web by kubectl-edit"),
+        "{:?}",
+        after.run
     );
-    assert!(summary.contains("❌ **Undeclared drift**"), "{summary}");
     assert!(
-        summary.contains("✋ <code>kubectl-edit</code>"),
-        "{summary}"
+        after.summary.contains("❌ **Undeclared drift**"),
+        "{}",
+        after.summary
     );
-    assert_no_secret(&everything_written(&after, &summary, &out));
+    assert!(
+        after.summary.contains("✋ <code>kubectl-edit</code>"),
+        "{}",
+        after.summary
+    );
+    assert_eq!(parse_file_commands(&after.outputs)["outcome"], "failed");
+    assert_no_secret(&after.everything());
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::fake_github::{FakeGitHub, Fault as GitHubFault, TokenKind};
 use crate::fake_kube::FakeKube;
-use crate::kube_deploy::Project;
+use crate::kube_deploy::staging;
 use crate::util::{DIGEST_A, DIGEST_B, Run, promote, read, repo_root, run};
 
 /// The StudySphere example copied to `<dir>/<name>`, where a test may edit it.
@@ -202,7 +202,7 @@ fn an_invalid_base_is_a_warning_and_the_head_is_still_planned() {
 #[test]
 fn cluster_diff_compares_live_objects_with_a_server_side_dry_run() {
     let fake = FakeKube::start();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     let deployed = project.deploy(DIGEST_A, &[]);
     assert_eq!(deployed.code, 0, "{deployed:?}");
     let before = fake.get("Deployment", "staging", "web").unwrap();
@@ -281,7 +281,7 @@ fn cluster_diff_compares_live_objects_with_a_server_side_dry_run() {
 #[test]
 fn an_unreachable_cluster_is_a_warning_per_environment() {
     let fake = FakeKube::start();
-    let project = Project::new(&fake, "");
+    let project = staging(&fake, "");
     // The kubeconfig still points at the port, but nothing answers there any more.
     fake.shutdown();
     let summary_file = project.dir.path().join("summary.md");

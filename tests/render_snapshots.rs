@@ -2,7 +2,7 @@ use std::path::Path;
 
 use promote_action::config;
 use promote_action::kube::Provenance;
-use promote_action::pipeline::plan::{PlanRequest, plan, to_yaml};
+use promote_action::plan::{PlanRequest, plan, to_yaml};
 
 use crate::util::{DIGEST_A, DIGEST_B, assert_text_eq, example_config, read, repo_root};
 

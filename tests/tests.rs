@@ -13,6 +13,9 @@ mod util;
 mod action_runtime;
 /// `verify` against the fake API server: integration Jobs and JUnit, the soak, the service proxy.
 mod checks_kube;
+/// Metric analysis against the real Prometheus scraping a test exporter: bounds, `for`,
+/// inconclusive data, rejected queries, the seed's alert rules.
+mod checks_prometheus;
 /// `verify`'s smoke checks against scripted HTTP(S) services: readiness, SLO boundaries,
 /// expectations, timeouts, redirects, TLS, secrets.
 mod checks_smoke;
@@ -22,6 +25,9 @@ mod config_corpus;
 mod docs_sync;
 /// `promote environments check|sync` against the fake GitHub: drift, sync, permissions.
 mod environments_cmd;
+/// What blue-green and canary deploys use from the fake: Services, EndpointSlices, the service
+/// proxy to test-registered backends, scale, deletion, Ingresses.
+mod fake_kube_services;
 /// The fake Kubernetes API server and its controllers, checked with the real kube client.
 mod fake_kube_tests;
 /// The GitHub client against the fake GitHub: deployments, statuses, retries, rate limits,

@@ -231,6 +231,23 @@ fn emit_stdout(line: &str) {
     let _ = out.flush();
 }
 
+/// A progress line for the reader of the log, on stderr, redacted (a server may echo a secret
+/// back into a message). The `say!` macro formats and calls this; `eprintln!` bypasses both.
+pub fn say(text: &str) {
+    emit_stderr(&redact(text));
+}
+
+/// `say!("{x} rolled out")`: a redacted progress line on stderr (see [`say`]).
+#[macro_export]
+macro_rules! say {
+    () => {
+        $crate::actions::say("")
+    };
+    ($($arg:tt)*) => {
+        $crate::actions::say(&format!($($arg)*))
+    };
+}
+
 /// Writes one line to stderr; see [`emit_stdout`] for why errors are dropped.
 fn emit_stderr(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");

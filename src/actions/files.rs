@@ -236,31 +236,6 @@ impl Outputs {
     }
 }
 
-/// Sets an environment variable for the later steps of the job (`GITHUB_ENV`).
-/// Does nothing outside Actions or when the runner gave no file.
-///
-/// # Errors
-/// As [`append_entry`].
-pub fn export_env(ctx: &Context, name: &str, value: &str) -> Result<(), FileCommandError> {
-    match (&ctx.env_file, ctx.in_actions) {
-        (Some(path), true) => append_entry(path, name, value),
-        _ => Ok(()),
-    }
-}
-
-/// Saves state for this action's `post-entrypoint`, which runs in a new container and reads it
-/// as `STATE_<name>` (`GITHUB_STATE`). Does nothing outside Actions or when the runner gave no
-/// file.
-///
-/// # Errors
-/// As [`append_entry`].
-pub fn save_state(ctx: &Context, name: &str, value: &str) -> Result<(), FileCommandError> {
-    match (&ctx.state_file, ctx.in_actions) {
-        (Some(path), true) => append_entry(path, name, value),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,28 +461,5 @@ mod tests {
         outputs.set("", "2");
         assert!(outputs.flush(&ctx, OutputFormat::Lines).is_err());
         assert!(!dir.path().join("output").exists());
-    }
-
-    #[test]
-    fn env_and_state_go_to_their_files_in_actions_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ctx = actions_context(dir.path());
-        export_env(&ctx, "PROMOTED_DIGEST", "sha256:1").expect("env");
-        save_state(&ctx, "lock", "held").expect("state");
-        let env = std::fs::read_to_string(dir.path().join("env")).expect("env file");
-        let state = std::fs::read_to_string(dir.path().join("state")).expect("state file");
-        assert_eq!(
-            parse_entries(&env),
-            vec![("PROMOTED_DIGEST".into(), "sha256:1".into())]
-        );
-        assert_eq!(parse_entries(&state), vec![("lock".into(), "held".into())]);
-
-        let local = Context {
-            in_actions: false,
-            ..actions_context(&dir.path().join("local"))
-        };
-        export_env(&local, "A", "1").expect("no-op");
-        save_state(&local, "B", "2").expect("no-op");
-        assert!(!dir.path().join("local").exists());
     }
 }

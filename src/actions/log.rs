@@ -14,16 +14,14 @@ use super::secret::redact;
 /// only when stderr is a terminal, also without timestamps, as befits a CLI. Targets are hidden.
 ///
 /// The level comes from `PROMOTE_LOG`, else `RUST_LOG` (`EnvFilter` syntax); without either it
-/// is `info`, and `debug` for this crate when `verbose` is set or the run has debug logging on
-/// (`RUNNER_DEBUG=1`). Every line passes through [`redact`].
+/// is `info`, and `debug` for this crate when `verbose` is set (the caller folds in the run's
+/// debug logging, `Context::debug`). Every line passes through [`redact`].
 ///
 /// Only the first call installs anything, so tests may call it freely.
 pub fn init_logging(in_actions: bool, verbose: bool) {
-    // Read here rather than from `Context`: logging starts before the context is built.
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let runner_debug = var("RUNNER_DEBUG").as_deref() == Some("1");
     let directives = var("PROMOTE_LOG").or_else(|| var("RUST_LOG"));
-    let (filter, rejected) = build_filter(directives.as_deref(), verbose || runner_debug);
+    let (filter, rejected) = build_filter(directives.as_deref(), verbose);
 
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

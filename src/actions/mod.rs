@@ -21,11 +21,10 @@ mod log;
 mod secret;
 mod summary;
 
-pub use commands::{Annotation, Console, Level, command_line, escape_data, escape_property};
+pub use commands::{Annotation, Console, Level, command_line, escape_data, escape_property, say};
 pub use context::Context;
 pub use files::{
-    FileCommandError, OutputFormat, Outputs, append_entry, export_env, format_entry,
-    random_delimiter, save_state,
+    FileCommandError, OutputFormat, Outputs, append_entry, format_entry, random_delimiter,
 };
 pub use log::init_logging;
 pub use secret::{Secret, mask, redact};

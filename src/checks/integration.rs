@@ -166,7 +166,7 @@ pub async fn run(
             return report;
         }
     };
-    eprintln!(
+    crate::say!(
         "Integration check {}: job/{name} with {image} (timeout {})",
         check.name,
         crate::config::units::format_duration(check.timeout)
@@ -321,9 +321,9 @@ async fn follow_log(client: Client, namespace: String, job: String, into: Arc<Mu
             in_report = true;
         } else if marker == END_MARKER {
             in_report = false;
-            eprintln!("│ (JUnit report collected)");
+            crate::say!("│ (JUnit report collected)");
         } else if !in_report {
-            eprintln!("│ {}", redact(&server_text(&line)));
+            crate::say!("│ {}", redact(&server_text(&line)));
         }
         let mut text = into.lock().unwrap_or_else(PoisonError::into_inner);
         text.push_str(&line);
@@ -362,10 +362,10 @@ fn print_log(text: &str) {
             BEGIN_MARKER => in_report = true,
             END_MARKER => {
                 in_report = false;
-                eprintln!("│ (JUnit report collected)");
+                crate::say!("│ (JUnit report collected)");
             }
             _ if in_report => {}
-            _ => eprintln!("│ {}", redact(&server_text(line))),
+            _ => crate::say!("│ {}", redact(&server_text(line))),
         }
     }
 }

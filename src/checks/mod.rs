@@ -6,12 +6,14 @@
 //!   ([`slo`]), straight to a URL or through the API server's service proxy ([`proxy`]);
 //! - integration checks ([`integration`]): a Job whose log is streamed and whose JUnit report
 //!   ([`junit`]) is counted;
-//! - the soak ([`soak`]): the new pods watched for a while.
+//! - the soak ([`soak`]): the new pods watched for a while;
+//! - metric analysis ([`analysis`]): Prometheus queries judged against bounds over a window.
 //!
 //! [`verify`] runs them all and returns a [`VerifyReport`]; it never rolls back, exits or
 //! writes files. Deciding what a failure means (roll back after a deploy, exit 1 alone) is the
 //! caller's: `pipeline::verify` for `promote verify`, the deploy/pipeline code after a rollout.
 
+pub mod analysis;
 pub mod integration;
 pub mod junit;
 pub mod proxy;
@@ -323,7 +325,7 @@ pub fn announce(console: &Console, report: &CheckReport) {
         format!(": {numbers}")
     };
     if report.passed {
-        eprintln!("✓ {} {}{numbers}", report.kind.word(), report.name);
+        crate::say!("✓ {} {}{numbers}", report.kind.word(), report.name);
         if let Some(note) = &report.reason {
             console.annotate(&Annotation::warning(format!(
                 "{} {}: {note}",
@@ -332,7 +334,7 @@ pub fn announce(console: &Console, report: &CheckReport) {
             )));
         }
     } else {
-        eprintln!("✗ {} {}{numbers}", report.kind.word(), report.name);
+        crate::say!("✗ {} {}{numbers}", report.kind.word(), report.name);
         console.annotate(&Annotation::error(report.headline()).title("Verification failed"));
     }
 }
@@ -490,7 +492,7 @@ pub async fn run_smoke(plan: &SmokePlan, slo: &Slo) -> CheckReport {
     let started = Instant::now();
     let check = &plan.check;
     let mut report = CheckReport::new(CheckKind::Smoke, &check.name);
-    eprintln!(
+    crate::say!(
         "Smoke check {}: {} {} (ready within {})",
         check.name,
         plan.request.method,

@@ -169,7 +169,7 @@ pub async fn run(
             }
         }
     }
-    eprintln!(
+    crate::say!(
         "Soak: watching the new pods of {} for {}",
         deployments
             .iter()

@@ -68,6 +68,83 @@ impl Service {
     pub fn pos_of(&self, field: &str) -> Pos {
         self.positions.at(field, self.pos)
     }
+
+    /// The service's Deployment among its manifests (validation guarantees it is there).
+    pub fn deployment_manifest(&self) -> Option<&Manifest> {
+        self.manifests
+            .iter()
+            .find(|m| m.kind() == "Deployment" && m.name() == self.deployment)
+    }
+
+    /// The Services among the manifests whose selector picks the Deployment's pods: what
+    /// blue-green switches and what a canary's pods join.
+    pub fn fronting_services(&self) -> Vec<&Manifest> {
+        let Some(labels) = self
+            .deployment_manifest()
+            .and_then(|d| d.object["spec"]["template"]["metadata"]["labels"].as_object())
+        else {
+            return Vec::new();
+        };
+        self.manifests
+            .iter()
+            .filter(|m| m.kind() == "Service")
+            .filter(|m| {
+                m.object["spec"]["selector"].as_object().is_some_and(|sel| {
+                    !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
+                })
+            })
+            .collect()
+    }
+
+    /// The Ingress a canary with `trafficRouting: ingress-nginx` splits: the one named, or the
+    /// only one in the manifests.
+    ///
+    /// # Errors
+    /// Why there is no such Ingress, as a sentence about this service.
+    pub fn canary_ingress(&self, name: Option<&str>) -> Result<&Manifest, String> {
+        let ingresses: Vec<&Manifest> = self
+            .manifests
+            .iter()
+            .filter(|m| m.kind() == "Ingress")
+            .collect();
+        let names = || {
+            ingresses
+                .iter()
+                .map(|m| format!("`{}`", m.name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (name, ingresses.as_slice()) {
+            (Some(name), _) => ingresses
+                .iter()
+                .copied()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| {
+                    if ingresses.is_empty() {
+                        format!(
+                            "service `{}` has no Ingress `{name}` in its manifests (it has none)",
+                            self.name
+                        )
+                    } else {
+                        format!(
+                            "service `{}` has no Ingress `{name}` in its manifests (found: {})",
+                            self.name,
+                            names()
+                        )
+                    }
+                }),
+            (None, [only]) => Ok(only),
+            (None, []) => Err(format!(
+                "service `{}` has no Ingress in its manifests for ingress-nginx to split",
+                self.name
+            )),
+            (None, _) => Err(format!(
+                "service `{}` has several Ingresses ({}): name the one to split with `ingress-nginx: {{ ingress: NAME }}`",
+                self.name,
+                names()
+            )),
+        }
+    }
 }
 
 /// One object of a service's base manifests with the place it came from.
@@ -448,15 +525,17 @@ pub struct Canary {
     pub traffic_routing: TrafficRouting,
 }
 
+/// A step's pause when it gives none.
+pub const DEFAULT_CANARY_PAUSE: Duration = Duration::from_secs(60);
+
 impl Default for Canary {
     fn default() -> Self {
-        let pause = Duration::from_secs(60);
         Canary {
             steps: [10, 25, 50, 100]
                 .into_iter()
                 .map(|weight| CanaryStep {
                     weight,
-                    pause,
+                    pause: DEFAULT_CANARY_PAUSE,
                     pos: Pos { line: 0, col: 0 },
                 })
                 .collect(),
@@ -507,6 +586,12 @@ pub struct PrometheusAnalysis {
     pub pos: Pos,
 }
 
+/// `window` when it is not given.
+pub const DEFAULT_ANALYSIS_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// The names a query may use as `{{name}}`; [`MetricQuery::expand`] fills them in.
+pub const QUERY_PLACEHOLDERS: &[&str] = &["namespace", "service", "track"];
+
 /// One PromQL query with its bound, e.g. the seed's "error rate > 1 %".
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricQuery {
@@ -517,6 +602,28 @@ pub struct MetricQuery {
     /// How long the bound must be broken without a break before it counts (Prometheus' `for`).
     pub for_: Duration,
     pub pos: Pos,
+}
+
+impl MetricQuery {
+    /// The query for one service and track (`stable` or `canary`), placeholders filled in.
+    /// Validation has made sure every `{{…}}` in it is one of [`QUERY_PLACEHOLDERS`].
+    pub fn expand(&self, namespace: &str, service: &str, track: &str) -> String {
+        self.query
+            .replace("{{namespace}}", namespace)
+            .replace("{{service}}", service)
+            .replace("{{track}}", track)
+    }
+}
+
+impl Bound {
+    /// Whether `value` breaks the bound (a value on the bound is within it). NaN breaks neither:
+    /// the caller decides what a sample without a number means.
+    pub fn is_breached_by(&self, value: f64) -> bool {
+        match *self {
+            Bound::Max(max) => value > max,
+            Bound::Min(min) => value < min,
+        }
+    }
 }
 
 /// `max: 0.01` (breached above) or `min: 0.99` (breached below).
@@ -532,4 +639,127 @@ pub enum OnInconclusive {
     #[default]
     Fail,
     Pass,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn manifest(object: serde_json::Value) -> Manifest {
+        Manifest {
+            file: PathBuf::from("web/objects.yaml"),
+            line: 1,
+            name_pos: Pos::default(),
+            object,
+        }
+    }
+
+    fn service(objects: Vec<serde_json::Value>) -> Service {
+        Service {
+            name: "web".into(),
+            image: "shop/web".into(),
+            manifests_dir: PathBuf::from("web"),
+            manifests: objects.into_iter().map(manifest).collect(),
+            deployment: "web".into(),
+            container: "web".into(),
+            port: None,
+            health_path: None,
+            pos: Pos::default(),
+            positions: Positions::default(),
+        }
+    }
+
+    fn deployment() -> serde_json::Value {
+        json!({ "kind": "Deployment", "metadata": { "name": "web" },
+                "spec": { "template": { "metadata": { "labels": { "app": "web", "tier": "front" } } } } })
+    }
+
+    fn object(kind: &str, name: &str, selector: serde_json::Value) -> serde_json::Value {
+        json!({ "kind": kind, "metadata": { "name": name }, "spec": { "selector": selector } })
+    }
+
+    #[test]
+    fn services_in_front_of_the_deployment() {
+        let s = service(vec![
+            deployment(),
+            object("Service", "web", json!({ "app": "web" })),
+            object("Service", "both", json!({ "app": "web", "tier": "front" })),
+            object("Service", "other", json!({ "app": "api" })),
+            object("Service", "wider", json!({ "app": "web", "track": "x" })),
+            object("Service", "headless", json!({})),
+        ]);
+        let names: Vec<&str> = s.fronting_services().iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["web", "both"]);
+        assert!(
+            service(vec![object("Service", "web", json!({ "app": "web" }))])
+                .fronting_services()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_ingress_a_canary_splits() {
+        let ingress = |name: &str| object("Ingress", name, json!(null));
+        let one = service(vec![deployment(), ingress("web")]);
+        let two = service(vec![deployment(), ingress("web"), ingress("admin")]);
+        let none = service(vec![deployment()]);
+        assert_eq!(one.canary_ingress(None).unwrap().name(), "web");
+        assert_eq!(two.canary_ingress(Some("admin")).unwrap().name(), "admin");
+        for (s, name, why) in [
+            (
+                &two,
+                None,
+                "has several Ingresses (`web`, `admin`): name the one",
+            ),
+            (&none, None, "has no Ingress in its manifests"),
+            (
+                &one,
+                Some("admin"),
+                "has no Ingress `admin` in its manifests (found: `web`)",
+            ),
+            (
+                &none,
+                Some("web"),
+                "has no Ingress `web` in its manifests (it has none)",
+            ),
+        ] {
+            let error = s.canary_ingress(name).unwrap_err();
+            assert!(error.contains(why), "{name:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn queries_expand_their_placeholders() {
+        let q = MetricQuery {
+            name: "errors".into(),
+            query: r#"rate(x{namespace="{{namespace}}",app="{{service}}",track="{{track}}"}[1m]) / {{track}}"#.into(),
+            bound: Bound::Max(0.01),
+            for_: Duration::ZERO,
+            pos: Pos::default(),
+        };
+        assert_eq!(
+            q.expand("production", "web", "canary"),
+            r#"rate(x{namespace="production",app="web",track="canary"}[1m]) / canary"#
+        );
+    }
+
+    #[test]
+    fn bounds() {
+        for (bound, value, breached) in [
+            (Bound::Max(0.01), 0.02, true),
+            (Bound::Max(0.01), 0.01, false),
+            (Bound::Max(0.01), 0.0, false),
+            (Bound::Min(0.99), 0.98, true),
+            (Bound::Min(0.99), 0.99, false),
+            (Bound::Max(1.0), f64::NAN, false),
+            (Bound::Min(1.0), f64::NAN, false),
+        ] {
+            assert_eq!(
+                bound.is_breached_by(value),
+                breached,
+                "{bound:?} at {value}"
+            );
+        }
+    }
 }

@@ -20,6 +20,48 @@ pub fn validate(d: &mut Diagnostics, root: &Node, base_dir: &Path, config: &mut 
         config.services[i].manifests = manifests;
     }
     check_object_names_unique(d, config);
+    check_strategy_objects(d, config);
+}
+
+/// Blue-green and canary work on objects the manifests must have: a Service in front of the
+/// Deployment (its selector is switched, or the canary's pods join it) and, with ingress-nginx,
+/// the Ingress to split.
+fn check_strategy_objects(d: &mut Diagnostics, config: &Config) {
+    for env in &config.environments {
+        let field = format!("environments.{}", env.name);
+        let routing = match &env.strategy {
+            Strategy::Rolling => continue,
+            Strategy::BlueGreen(_) => None,
+            Strategy::Canary(c) => Some(&c.traffic_routing),
+        };
+        for service in &config.services {
+            if service.deployment_manifest().is_none() {
+                continue; // The manifests' own errors are reported already.
+            }
+            if service.fronting_services().is_empty() {
+                d.error(
+                    env.pos_of("strategy"),
+                    &format!("{field}.strategy"),
+                    format!(
+                        "`strategy: {}` needs a Service whose selector picks Deployment `{}`'s pods, and service `{}`'s manifests have none",
+                        env.strategy.word(),
+                        service.deployment,
+                        service.name
+                    ),
+                );
+            }
+            if let Some(TrafficRouting::IngressNginx { ingress }) = routing
+                && let Err(why) = service.canary_ingress(ingress.as_deref())
+            {
+                let at = if ingress.is_some() {
+                    "canary.trafficRouting.ingress-nginx.ingress"
+                } else {
+                    "canary.trafficRouting"
+                };
+                d.error(env.pos_of(at), &format!("{field}.{at}"), why);
+            }
+        }
+    }
 }
 
 /// True when `key` of the root is written as an empty list (not missing, not another type,
@@ -247,20 +289,56 @@ fn check_environments(d: &mut Diagnostics, root: &Node, config: &Config) {
         }
         check_config_keys(d, &field, env);
         check_flags(d, &field, env);
-        for (i, secret) in env.secrets.iter().enumerate() {
-            let secret = &secret.name;
-            if !is_dns_subdomain(secret) {
-                d.error(
-                    at(&format!("secrets[{i}]")),
-                    &format!("{field}.secrets"),
-                    format!("{secret:?} is not a valid Secret name"),
-                );
-            }
-        }
+        check_secrets(d, &field, env);
         check_hooks(d, &field, env, config);
         check_smoke(d, &field, env, config);
     }
     check_cycles(d, config);
+}
+
+fn check_secrets(d: &mut Diagnostics, field: &str, env: &Environment) {
+    let mut names: HashMap<&str, Pos> = HashMap::new();
+    // envFrom lets a later source override an earlier one silently: a key set twice is a mistake.
+    let mut keys: BTreeMap<&str, String> = env
+        .config
+        .keys()
+        .map(|k| (k.as_str(), "`config`".to_string()))
+        .collect();
+    for (i, secret) in env.secrets.iter().enumerate() {
+        let name = &secret.name;
+        let pos = if secret.is_managed() {
+            env.pos_of(&format!("secrets[{i}].name"))
+        } else {
+            env.pos_of(&format!("secrets[{i}]"))
+        };
+        if !is_dns_subdomain(name) {
+            d.error(
+                pos,
+                &format!("{field}.secrets"),
+                format!("{name:?} is not a valid Secret name"),
+            );
+        }
+        if let Some(first) = names.insert(name, pos) {
+            d.error(
+                pos,
+                &format!("{field}.secrets"),
+                format!(
+                    "Secret `{name}` is listed twice (first at line {})",
+                    first.line
+                ),
+            );
+        }
+        for key in secret.from_env.keys() {
+            let source = format!("Secret `{name}`");
+            if let Some(other) = keys.insert(key, source) {
+                d.error(
+                    env.pos_of(&format!("secrets[{i}].fromEnv.{key}")),
+                    &format!("{field}.secrets.{name}.fromEnv.{key}"),
+                    format!("`{key}` is also set by {other}: both would become the same environment variable"),
+                );
+            }
+        }
+    }
 }
 
 fn check_hooks(d: &mut Diagnostics, field: &str, env: &Environment, config: &Config) {

@@ -308,9 +308,8 @@ fn hand_edits(environment: &str, object: &str, owned: &Ownership) -> Vec<HandEdi
             object: object.to_string(),
             manager: e.manager.clone(),
             operation: e.operation.clone(),
-            time: e.time.clone(),
-            since_promotion: match (&e.time, &owned.promoted_at) {
-                // RFC 3339 in UTC, as the API server writes it, sorts as text.
+            time: e.time,
+            since_promotion: match (e.time, owned.promoted_at) {
                 (Some(at), Some(promoted)) => at >= promoted,
                 _ => true,
             },

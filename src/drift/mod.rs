@@ -219,7 +219,7 @@ pub struct HandEdit {
     /// `Update` (kubectl edit, patch, scale …) or `Apply` (someone else's server-side apply).
     pub operation: String,
     /// When the manager last wrote the object (RFC 3339).
-    pub time: Option<String>,
+    pub time: Option<jiff::Timestamp>,
     /// Whether that was after promote-action's last apply of the object. Earlier edits are
     /// still listed: a field promote-action does not set survives every promotion.
     pub since_promotion: bool,

@@ -6,6 +6,7 @@
 //! leaf. Paths print as the API server prints them in conflicts:
 //! `.spec.template.spec.containers[name="web"].image`.
 
+use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::kube::MANAGER;
@@ -50,7 +51,7 @@ pub(super) fn named(name: &str) -> Pe {
 pub(super) struct Edit {
     pub manager: String,
     pub operation: String,
-    pub time: Option<String>,
+    pub time: Option<Timestamp>,
     pub paths: Vec<FieldPath>,
 }
 
@@ -58,7 +59,7 @@ pub(super) struct Edit {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(super) struct Ownership {
     /// When promote-action last applied it.
-    pub promoted_at: Option<String>,
+    pub promoted_at: Option<Timestamp>,
     pub edits: Vec<Edit>,
 }
 
@@ -81,9 +82,8 @@ pub(super) fn ownership(managed_fields: &Value) -> Option<Ownership> {
     let entries = managed_fields.as_array()?;
     let promoted_at = entries
         .iter()
-        .find(|e| e["manager"] == MANAGER && e["operation"] == "Apply")?["time"]
-        .as_str()
-        .map(str::to_string);
+        .find(|e| e["manager"] == MANAGER && e["operation"] == "Apply")
+        .map(|e| timestamp(&e["time"]))?;
     let mut edits = Vec::new();
     for e in entries {
         let manager = e["manager"].as_str().unwrap_or_default();
@@ -99,11 +99,17 @@ pub(super) fn ownership(managed_fields: &Value) -> Option<Ownership> {
         edits.push(Edit {
             manager: manager.to_string(),
             operation: e["operation"].as_str().unwrap_or_default().to_string(),
-            time: e["time"].as_str().map(str::to_string),
+            time: timestamp(&e["time"]),
             paths,
         });
     }
     Some(Ownership { promoted_at, edits })
+}
+
+/// A managed-fields `time` (RFC 3339, as the API server writes it); one that does not parse
+/// is treated as unknown rather than failing the comparison.
+fn timestamp(time: &Value) -> Option<Timestamp> {
+    time.as_str()?.parse().ok()
 }
 
 fn leaves(node: &Value, prefix: &mut FieldPath, out: &mut Vec<FieldPath>) {
@@ -272,8 +278,8 @@ mod tests {
         for (name, extra, want) in cases {
             let o = ownership(&managed(&format!("{APPLIED}{extra}"))).expect(name);
             assert_eq!(
-                o.promoted_at.as_deref(),
-                Some("2025-03-14T10:00:00Z"),
+                o.promoted_at.map(|t| t.to_string()),
+                Some("2025-03-14T10:00:00Z".to_string()),
                 "{name}"
             );
             let got: Vec<(String, Vec<String>)> = o

@@ -257,7 +257,7 @@ fn hand_edits_name_the_manager_the_fields_and_whether_they_came_after_the_promot
             object: "deployment/web".into(),
             manager: "kubectl-edit".into(),
             operation: "Update".into(),
-            time: Some("2025-03-14T11:00:00Z".into()),
+            time: "2025-03-14T11:00:00Z".parse().ok(),
             since_promotion: true,
             fields: vec![".metadata.labels.owner".into(), ".spec.replicas".into()],
         }]

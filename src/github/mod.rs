@@ -16,6 +16,10 @@
 //! with `per_page=100` while GitHub's `Link` header has a next page.
 
 mod comments;
+pub use comments::{
+    COMMENT_BUDGET, NoPullRequest, PLAN_COMMENT_MARKER, comment_failure, pull_request_number,
+    pull_request_of_run,
+};
 mod deployments;
 mod environments;
 mod transport;
@@ -181,6 +185,22 @@ pub enum DeploymentState {
     Success,
     /// Sent by GitHub while a job waits for approval; never posted by us.
     Waiting,
+}
+
+impl DeploymentState {
+    /// GitHub's word for it (`in_progress`).
+    pub fn word(self) -> &'static str {
+        match self {
+            DeploymentState::Error => "error",
+            DeploymentState::Failure => "failure",
+            DeploymentState::Inactive => "inactive",
+            DeploymentState::InProgress => "in_progress",
+            DeploymentState::Queued => "queued",
+            DeploymentState::Pending => "pending",
+            DeploymentState::Success => "success",
+            DeploymentState::Waiting => "waiting",
+        }
+    }
 }
 
 /// `POST /repos/{o}/{r}/deployments/{id}/statuses`.

@@ -232,7 +232,7 @@ pub(crate) async fn send<B: Serialize + ?Sized>(
                 if is_idempotent(&method) && server_attempts < settings.retries {
                     let delay = backoff(settings, server_attempts);
                     server_attempts += 1;
-                    eprintln!(
+                    crate::say!(
                         "GitHub: {method} {path}: {message}; retrying in {:.1} s ({server_attempts}/{})",
                         delay.as_secs_f64(),
                         settings.retries
@@ -265,7 +265,7 @@ pub(crate) async fn send<B: Serialize + ?Sized>(
             }
             rate_attempts += 1;
             waited += wait;
-            eprintln!(
+            crate::say!(
                 "GitHub: {method} {path}: rate limited ({}); waiting {:.1} s before retrying",
                 answer.status,
                 wait.as_secs_f64()
@@ -276,7 +276,7 @@ pub(crate) async fn send<B: Serialize + ?Sized>(
         if answer.status >= 500 && is_idempotent(&method) && server_attempts < settings.retries {
             let delay = backoff(settings, server_attempts);
             server_attempts += 1;
-            eprintln!(
+            crate::say!(
                 "GitHub: {method} {path}: {} {}; retrying in {:.1} s ({server_attempts}/{})",
                 answer.status,
                 error_message(answer.status, &answer.body),

@@ -128,13 +128,13 @@ async fn run_one(client: &Client, console: &Console, object: &Value) -> anyhow::
     if let Some(existing) = api::retrying("reading", || jobs.get_opt(&name)).await? {
         match evaluate_job(Some(&existing)) {
             RolloutState::Complete => {
-                eprintln!(
+                crate::say!(
                     "Hook {hook}: job/{name} already succeeded for this release; not running it again"
                 );
                 return Ok(report(HookOutcome::AlreadySucceeded, None));
             }
             RolloutState::Failed(_) => {
-                eprintln!("Hook {hook}: replacing the failed job/{name} of an earlier attempt");
+                crate::say!("Hook {hook}: replacing the failed job/{name} of an earlier attempt");
                 delete_and_wait(&jobs, &name).await?;
             }
             // Still running (an earlier attempt was cancelled): wait for it below.
@@ -171,7 +171,7 @@ async fn run_one(client: &Client, console: &Console, object: &Value) -> anyhow::
 
     let failure = match state {
         Ok(Ok(RolloutState::Complete)) => {
-            eprintln!(
+            crate::say!(
                 "Hook {hook} succeeded in {:.1}s",
                 started.elapsed().as_secs_f64()
             );
@@ -273,7 +273,7 @@ async fn stream_logs(client: Client, namespace: String, job: String) {
     };
     let mut lines = reader.lines();
     while let Some(Ok(line)) = lines.next().await {
-        eprintln!("│ {}", redact(&api::server_text(&line)));
+        crate::say!("│ {}", redact(&api::server_text(&line)));
     }
 }
 

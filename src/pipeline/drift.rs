@@ -7,53 +7,18 @@
 //! Read-only. An environment whose cluster cannot be read is shown with the reason and also
 //! exits 1: a check that could not look is not a pass.
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 
 use super::Runtime;
-use super::deploy::connect_to;
-use super::plan::{PlanRequest, plan};
 use crate::actions::redact;
-use crate::cli::{ClusterArgs, GlobalArgs};
+use crate::cli::{ClusterArgs, DriftArgs, GlobalArgs};
 use crate::config;
 use crate::drift::{self, DriftReport, EnvironmentInput, Live};
 use crate::kube::live::{self, LiveNamespace, ValueHasher};
 use crate::outcome::Outcome;
+use crate::plan::{self, PlanRequest};
 use crate::report;
-
-/// What `promote drift` is asked: the flags of its subcommand.
-#[derive(Debug, Clone)]
-pub struct DriftOptions {
-    /// Only these environments (default: all, in promotion order). One alone still shows hand
-    /// edits; differences between environments need two.
-    pub environments: Vec<String>,
-    pub cluster: ClusterArgs,
-    /// Write promote-drift.json here (default: the runner's temp directory).
-    pub output_dir: Option<PathBuf>,
-}
-
-/// What a drift run found.
-#[derive(Debug, Clone)]
-pub struct DriftRun {
-    pub report: DriftReport,
-}
-
-impl DriftRun {
-    /// Whether anything differs that promotion.yml does not declare.
-    pub fn undeclared(&self) -> bool {
-        self.report.undeclared()
-    }
-
-    /// Exit 1 on undeclared drift or an environment that could not be read, else 0.
-    pub fn outcome(&self) -> Outcome {
-        if self.undeclared() || self.report.unreadable().next().is_some() {
-            Outcome::Failed
-        } else {
-            Outcome::Success
-        }
-    }
-}
+use crate::say;
 
 /// `promote drift`: prints the comparison, writes the job summary and promote-drift.json.
 ///
@@ -63,18 +28,19 @@ impl DriftRun {
 pub async fn run_drift(
     rt: &mut Runtime<'_>,
     global: &GlobalArgs,
-    options: &DriftOptions,
-) -> anyhow::Result<DriftRun> {
+    args: &DriftArgs,
+) -> anyhow::Result<Outcome> {
     let config = config::load(&global.config)?;
     let mut environments = Vec::new();
-    for name in &options.environments {
-        environments.push(super::environment(&config, name)?);
+    for name in args.environments.iter().filter(|n| !n.is_empty()) {
+        environments.push(plan::environment(&config, name)?);
     }
     if environments.is_empty() {
         environments = config.environments.iter().collect();
     }
-    // What promotion.yml renders, as `plan` shows it: no images, so no digest is declared.
-    let planned = plan(
+    // What promotion.yml renders, as `plan` shows it: no images, so no digest is declared, and
+    // no Secret values (the comparison needs only their keys; the live side is hashed).
+    let planned = plan::plan(
         &config,
         &PlanRequest {
             provenance: rt.provenance(),
@@ -90,11 +56,11 @@ pub async fn run_drift(
         desired.push(
             planned
                 .environment(&env.name)
-                .map(|p| p.services.iter().flat_map(|s| s.objects.clone()).collect())
+                .map(|p| p.objects().cloned().collect())
                 .unwrap_or_default(),
         );
-        eprintln!("Reading namespace {} of {}", env.namespace, env.name);
-        lives.push(read_live(rt, global, &options.cluster, env, &hasher).await);
+        say!("Reading namespace {} of {}", env.namespace, env.name);
+        lives.push(read_live(rt, global, &args.cluster, env, &hasher).await);
     }
     let inputs: Vec<EnvironmentInput<'_>> = environments
         .iter()
@@ -109,21 +75,29 @@ pub async fn run_drift(
             },
         })
         .collect();
-    let run = DriftRun {
-        report: drift::compare(&config.services, &inputs),
-    };
+    let report = drift::compare(&config.services, &inputs);
 
-    eprint!("{}", redact(&report::drift::text(&run.report)));
+    say!("{}", report::drift_text(&report).trim_end());
     super::write_report(
         rt,
         "promote-drift.json",
-        &run.report,
-        options.output_dir.as_deref(),
-    );
-    report::drift::summary(&run.report)
+        &report,
+        args.output_dir.as_deref(),
+    )?;
+    report::drift_summary(&report)
         .write(rt.ctx)
         .context("writing the job summary")?;
-    Ok(run)
+    Ok(outcome(&report))
+}
+
+/// Exit 1 on undeclared drift or an environment that could not be read (a check that could
+/// not look is not a pass), else 0.
+fn outcome(report: &DriftReport) -> Outcome {
+    if report.undeclared() || report.unreadable().next().is_some() {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    }
 }
 
 /// One environment's namespace, or why it could not be read (one line, redacted).
@@ -135,7 +109,7 @@ async fn read_live(
     hasher: &ValueHasher,
 ) -> Result<LiveNamespace, String> {
     let unreadable = |e: anyhow::Error| redact(&format!("{e:#}")).into_owned();
-    let connection = connect_to(rt, global, cluster, env)
+    let connection = super::connect_to(rt, global, cluster, env)
         .await
         .map_err(unreadable)?;
     live::read_namespace(&connection.client, &env.namespace, hasher)

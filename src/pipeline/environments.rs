@@ -18,7 +18,7 @@ use anyhow::Context as _;
 
 use super::Runtime;
 use crate::actions::{Annotation, Priority, Secret, Summary, table};
-use crate::cli::{EnvironmentsCommand, GlobalArgs};
+use crate::cli::{EnvironmentsCommand, GlobalArgs, SecretArg};
 use crate::config::{self, Approval, ConfigError, ConfigErrors, Environment, Reviewer};
 use crate::github::{EnvironmentRules, EnvironmentState, GitHub, GitHubError, ReviewerId};
 use crate::outcome::{Classified, Outcome};
@@ -244,7 +244,12 @@ pub async fn run_environments(
             if mode == Mode::Sync { "sync" } else { "check" }
         )));
     };
-    let Some(token) = global.github_token.as_deref().filter(|t| !t.is_empty()) else {
+    let Some(token) = global
+        .github_token
+        .as_ref()
+        .map(SecretArg::expose)
+        .filter(|t| !t.is_empty())
+    else {
         return Err(Classified::invalid(anyhow::anyhow!(
             "no GitHub token: pass --github-token or set GITHUB_TOKEN (the action's `github-token` input)"
         )));
@@ -319,13 +324,13 @@ async fn check(
         .collect();
     let headers = ["Environment", "Setting", file, "GitHub"];
     if drifts.is_empty() {
-        eprintln!("GitHub environments match {file}: {}", names.join(", "));
+        crate::say!("GitHub environments match {file}: {}", names.join(", "));
     } else {
         for d in &drifts {
-            eprintln!("drift: {}", d.sentence(file));
+            crate::say!("drift: {}", d.sentence(file));
         }
-        eprintln!();
-        eprint!("{}", terminal_table(&headers, &rows));
+        crate::say!();
+        crate::say!("{}", terminal_table(&headers, &rows).trim_end());
     }
     if rt.ctx.summary_file.is_some() {
         let mut summary = Summary::new();
@@ -354,7 +359,7 @@ async fn check(
         };
         summary.section(Priority::Essential, body);
         if let Err(e) = summary.write(rt.ctx) {
-            eprintln!("warning: cannot write the job summary: {e}");
+            crate::say!("warning: cannot write the job summary: {e}");
         }
     }
     Ok(if drifts.is_empty() {
@@ -531,12 +536,12 @@ async fn sync(
             [name.clone(), verb.to_string(), what]
         })
         .collect();
-    eprint!(
+    crate::say!(
         "{}",
-        terminal_table(&["Environment", "Result", "Changes"], &rows)
+        terminal_table(&["Environment", "Result", "Changes"], &rows).trim_end()
     );
     for d in &left {
-        eprintln!("still different after writing: {}", d.sentence(file));
+        crate::say!("still different after writing: {}", d.sentence(file));
     }
     if rt.ctx.summary_file.is_some() {
         let cells: Vec<Vec<String>> = rows
@@ -557,7 +562,7 @@ async fn sync(
         let mut summary = Summary::new();
         summary.section(Priority::Essential, body);
         if let Err(e) = summary.write(rt.ctx) {
-            eprintln!("warning: cannot write the job summary: {e}");
+            crate::say!("warning: cannot write the job summary: {e}");
         }
     }
     if left.is_empty() {

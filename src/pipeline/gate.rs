@@ -120,13 +120,13 @@ pub fn check_lower(
     let missing: Vec<String> = release
         .iter()
         .filter_map(|image| {
-            let short = short_digest(&image.digest);
+            let short = short_digest(image.digest.as_str());
             match lower.services.get(&image.service) {
                 None => Some(format!("{}: not read in {d}", image.service)),
                 Some(live) if !live.deployed => {
                     Some(format!("{}: not deployed in {d}", image.service))
                 }
-                Some(live) if live.runs_verified(&image.digest) => None,
+                Some(live) if live.runs_verified(image.digest.as_str()) => None,
                 Some(live) if live.digest.as_deref() != Some(image.digest.as_str()) => {
                     Some(format!(
                         "{}: {d} runs {}, not {short}",
@@ -196,12 +196,12 @@ pub fn check_lower(
                 .iter()
                 .filter_map(|i| {
                     let recorded = digests.get(&i.service)?;
-                    (recorded != &i.digest).then(|| {
+                    (recorded != i.digest.as_str()).then(|| {
                         format!(
                             "{}: GitHub recorded {}, the cluster runs {}",
                             i.service,
                             short_digest(recorded),
-                            short_digest(&i.digest)
+                            short_digest(i.digest.as_str())
                         )
                     })
                 })
@@ -241,7 +241,7 @@ mod tests {
         ReleaseImage {
             service: service.into(),
             image: format!("r.io/{service}@{digest}"),
-            digest: digest.into(),
+            digest: crate::registry::Digest::unchecked(digest),
         }
     }
 

@@ -9,12 +9,11 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::Runtime;
-use super::deploy;
-use super::plan::{PlanRequest, plan};
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::config;
 use crate::kube::history::{self, Revision};
 use crate::outcome::Outcome;
+use crate::plan::{PlanRequest, plan};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryReport {
@@ -50,8 +49,8 @@ pub async fn run_history(
     let env = config
         .environment(&args.environment)
         .expect("plan checked the environment");
-    let connection = deploy::connect_to(rt, global, &args.cluster, env).await?;
-    eprintln!("Cluster: {}", connection.description);
+    let connection = super::connect_to(rt, global, &args.cluster, env).await?;
+    crate::say!("Cluster: {}", connection.description);
 
     let mut report = HistoryReport {
         environment: env.name.clone(),
@@ -78,9 +77,9 @@ pub async fn run_history(
             ),
             None => (false, None, Vec::new()),
         };
-        eprint!(
+        crate::say!(
             "{}",
-            table(&rendered.service, &service.deployment, deployed, &revisions)
+            table(&rendered.service, &service.deployment, deployed, &revisions).trim_end()
         );
         report.services.push(ServiceHistory {
             service: rendered.service.clone(),

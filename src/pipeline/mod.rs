@@ -1,7 +1,9 @@
 //! The commands a user runs, each a sequence of steps over the capability modules:
-//! inputs → validated config → plan → effects → report. `promote run` (the full promotion)
-//! arrives with the pipeline issue; `plan` is its first step and a command of its own.
+//! inputs → validated config → plan → effects → report. One module per verb; `run` (the full
+//! promotion step) sequences the others' phases. What commands share is here: the [`Runtime`],
+//! the cluster connection, the JSON report writer and the release outputs.
 
+mod cluster;
 pub mod copy;
 pub mod deploy;
 pub mod drift;
@@ -16,10 +18,13 @@ pub mod sign_in;
 pub mod status;
 pub mod verify;
 
+use anyhow::Context as _;
+
 use crate::actions::{Annotation, Console, Context, Outputs};
 use crate::config::ConfigErrors;
 use crate::kube::Provenance;
 use crate::outcome::{Outcome, outcome_of};
+pub use cluster::connect_to;
 
 /// Everything a command needs from the outside world, read once at start.
 pub struct Runtime<'a> {
@@ -38,65 +43,68 @@ impl Runtime<'_> {
     }
 }
 
-/// The environment `name` of the promotion file, or an input error naming the ones it declares.
-pub(crate) fn environment<'a>(
-    config: &'a crate::config::Config,
-    name: &str,
-) -> Result<&'a crate::config::Environment, ConfigErrors> {
-    config.environment(name).ok_or_else(|| {
-        let known: Vec<&str> = config
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
-        ConfigErrors(vec![crate::config::ConfigError {
-            file: std::path::PathBuf::new(),
-            pos: crate::config::yaml::Pos { line: 0, col: 0 },
-            field: "environment".to_string(),
-            message: format!(
-                "unknown environment `{name}` (the promotion file declares: {})",
-                known.join(", ")
-            ),
-        }])
-    })
-}
-
 /// `environment` when given, else every environment in promotion order.
 pub(crate) fn environments<'a>(
     config: &'a crate::config::Config,
     name: Option<&str>,
 ) -> Result<Vec<&'a crate::config::Environment>, ConfigErrors> {
     match name.filter(|n| !n.is_empty()) {
-        Some(name) => Ok(vec![environment(config, name)?]),
+        Some(name) => Ok(vec![crate::plan::environment(config, name)?]),
         None => Ok(config.environments.iter().collect()),
     }
 }
 
 /// Writes a command's JSON report as `file_name` into `output_dir` (default: the runner's temp
-/// directory) and sets the `report-path` output. A report that cannot be written is a warning:
-/// the command's own outcome stands.
+/// directory) and sets the `report-path` output. Every command's report goes through here.
+///
+/// # Errors
+/// Only when the report cannot be serialized (a bug worth failing for). A report that cannot be
+/// written is a warning: the command's own outcome stands.
 pub(crate) fn write_report(
     rt: &mut Runtime<'_>,
     file_name: &str,
     report: &impl serde::Serialize,
     output_dir: Option<&std::path::Path>,
-) {
+) -> anyhow::Result<()> {
     let dir = output_dir
         .map(std::path::Path::to_path_buf)
         .or_else(|| rt.ctx.runner_temp.as_ref().map(std::path::PathBuf::from));
-    let Some(dir) = dir else { return };
+    let Some(dir) = dir else { return Ok(()) };
     let path = dir.join(file_name);
-    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    let json = serde_json::to_string_pretty(report)
+        .with_context(|| format!("serializing the report {file_name}"))?;
     // Nothing secret is put in a report; redacting is the seatbelt for what a server might echo
     // back into a message.
     let written = std::fs::create_dir_all(&dir)
         .and_then(|()| std::fs::write(&path, crate::actions::redact(&json).as_bytes()));
     match written {
         Ok(()) => rt.outputs.set("report-path", path.display().to_string()),
-        Err(e) => eprintln!(
-            "warning: cannot write the report to {}: {e}",
-            path.display()
+        Err(e) => rt.console.annotate(
+            &Annotation::warning(format!(
+                "cannot write the report to {}: {e}",
+                path.display()
+            ))
+            .title("Report not written"),
         ),
+    }
+    Ok(())
+}
+
+/// The `image` and `digest` outputs (for one image, `REPOSITORY@sha256:…`) and `revision`:
+/// set the same way by every command that has them.
+pub(crate) fn set_release_outputs(
+    outputs: &mut Outputs,
+    image: Option<&str>,
+    revision: Option<i64>,
+) {
+    if let Some(image) = image {
+        outputs.set("image", image);
+        if let Some((_, digest)) = image.split_once('@') {
+            outputs.set("digest", digest);
+        }
+    }
+    if let Some(revision) = revision {
+        outputs.set("revision", revision.to_string());
     }
 }
 
@@ -129,10 +137,10 @@ pub fn report_failure(console: &Console, err: &anyhow::Error) -> Outcome {
             if console.in_actions() {
                 console.annotate(&annotation);
             } else {
-                eprintln!("error: {e}");
+                crate::say!("error: {e}");
             }
         }
-        eprintln!("{errors}");
+        crate::say!("{errors}");
     } else {
         let message = format!("{err:#}");
         if console.in_actions() {
@@ -140,7 +148,7 @@ pub fn report_failure(console: &Console, err: &anyhow::Error) -> Outcome {
                 &Annotation::error(message.clone()).title(format!("promote: {}", outcome.word())),
             );
         }
-        eprintln!("error: {message}");
+        crate::say!("error: {message}");
     }
     outcome
 }

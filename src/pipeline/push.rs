@@ -91,7 +91,7 @@ pub(super) async fn transfer(
         if in_actions {
             println!("{}", redact(line));
         } else {
-            eprintln!("{}", redact(line));
+            crate::say!("{}", redact(line));
         }
     };
     rt.console.start_group(&format!(
@@ -152,7 +152,7 @@ pub(super) fn finish(
                 .join(", ")
         )
     };
-    eprintln!("{verb} {pinned}{}", tags_text.replace('`', ""));
+    crate::say!("{verb} {pinned}{}", tags_text.replace('`', ""));
     let mut summary = Summary::new();
     summary.section(
         crate::actions::Priority::Essential,

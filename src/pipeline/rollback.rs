@@ -4,13 +4,17 @@
 //! asked for is not in the history, 3 when another run holds the lock, 4 when the rollback
 //! itself failed.
 
+use jiff::Timestamp;
+
 use super::Runtime;
-use super::deploy::{self, DeployReport, Reason, WorkloadReport};
-use super::plan::{PlanRequest, plan};
+use super::deploy::{self, Reason};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::config;
-use crate::kube::rollout::{Workload, WorkloadKind};
+use crate::kube::rollout::Workload;
 use crate::outcome::{Classified, Outcome};
+use crate::plan::{self, PlanRequest};
+use crate::report::{DeployCommand, DeployReport, RollbackOutcome, WorkloadReport};
+use crate::say;
 
 /// `promote rollback`.
 pub async fn run_rollback(
@@ -27,25 +31,11 @@ pub async fn run_rollback(
         images: Vec::new(),
         provenance: rt.provenance(),
     };
-    let plan = plan(&config, &request)?;
-    let env = config
-        .environment(&args.environment)
-        .expect("plan checked the environment");
-    let env_plan = &plan.environments[0];
-    let in_scope: Vec<(Workload, &str, &serde_json::Value)> = env_plan
-        .services
-        .iter()
-        .flat_map(|r| r.objects.iter().map(move |o| (r.service.as_str(), o)))
-        .filter_map(|(service, o)| {
-            let workload = Workload {
-                kind: WorkloadKind::parse(o["kind"].as_str()?)?,
-                namespace: env.namespace.clone(),
-                name: o["metadata"]["name"].as_str()?.to_string(),
-            };
-            Some((workload, service, o))
-        })
-        .collect();
-    let workloads: Vec<Workload> = in_scope.iter().map(|(w, _, _)| w.clone()).collect();
+    let target = plan::plan_environment(&config, &args.environment, &request)?;
+    let env = target.environment;
+    let env_plan = target.objects();
+    let in_scope = env_plan.workloads();
+    let workloads: Vec<Workload> = in_scope.iter().map(|p| p.workload.clone()).collect();
     if args.to_revision.is_some() && workloads.len() != 1 {
         return Err(Classified::invalid(anyhow::anyhow!(
             "--to-revision names a revision of one workload, and this rollback covers {} ({}): add --service",
@@ -58,41 +48,32 @@ pub async fn run_rollback(
         )));
     }
     let timeout = args.timeout.unwrap_or(env.rollout.timeout);
-    let mut report = DeployReport::new("rollback", env);
+    let mut report = DeployReport::new(DeployCommand::Rollback, env, Timestamp::now());
     let result = async {
-        let connection = deploy::connect_to(rt, global, &args.cluster, env).await?;
+        let connection = super::connect_to(rt, global, &args.cluster, env).await?;
         report.cluster = Some(connection.description.clone());
-        eprintln!("Cluster: {}", connection.description);
+        say!("Cluster: {}", connection.description);
         let client = connection.client;
-        let services: Vec<String> = env_plan
-            .services
-            .iter()
-            .map(|r| r.service.clone())
-            .collect();
-        let locks =
-            deploy::take_locks(rt, &client, env, &services, args.lock_timeout, &mut report).await?;
+        let locks = deploy::take_locks(
+            rt.ctx,
+            &client,
+            env,
+            &env_plan.service_names(),
+            args.lock_timeout,
+            &mut report,
+        )
+        .await?;
         let report = &mut report;
         let rolled_back = async {
-            for (workload, service, object) in &in_scope {
-                let container = deploy::container_of(&config, service);
-                let before = deploy::read_before(&client, object, &container).await?;
-                report.workloads.push(WorkloadReport {
-                    object: workload.to_string(),
-                    kind: workload.kind,
-                    name: workload.name.clone(),
-                    service: service.to_string(),
-                    revision_before: before.revision,
-                    revision_after: None,
-                    image_before: before.image,
-                    image_after: None,
-                    changed: false,
-                    awaited: false,
-                    rollout: None,
-                    rollout_ms: None,
-                    completed_at: None,
-                    diagnosis: None,
-                    rollback: None,
-                });
+            for planned in &in_scope {
+                let container = deploy::container_of(&config, planned.service);
+                let before = deploy::read_before(&client, planned.object, &container).await?;
+                let w = &planned.workload;
+                let mut entry = WorkloadReport::named(w.to_string(), w.kind, w.name.clone());
+                entry.service = planned.service.to_string();
+                entry.revision_before = before.revision;
+                entry.image_before = before.image;
+                report.workloads.push(entry);
             }
             deploy::roll_back(
                 rt.console,
@@ -116,37 +97,39 @@ pub async fn run_rollback(
             Outcome::RollbackFailed
         };
         report.summary = match outcome {
-            Outcome::Success => format!(
-                "rolled back {} in {}",
-                report
-                    .workloads
-                    .iter()
-                    .map(|w| {
-                        let r = w.rollback.as_ref();
-                        match (r.map(|r| r.outcome), r.and_then(|r| r.to_revision)) {
-                            (Some("skipped"), Some(n)) => {
-                                format!("{} (already at revision {n})", w.object)
-                            }
-                            (_, Some(n)) => format!("{} to revision {n}", w.object),
-                            _ => w.object.clone(),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                env.name
-            ),
+            Outcome::Success => format!("rolled back {} in {}", rolled_back_list(report), env.name),
             _ => format!("rolling back in {} failed: a human must act", env.name),
         };
-        eprintln!("{}", report.summary);
+        say!("{}", report.summary);
         anyhow::Ok(outcome)
     }
     .await;
-    deploy::finish_report(
+    deploy::finish_report(&mut report, &result, started);
+    super::set_release_outputs(rt.outputs, None, report.final_revision());
+    super::write_report(
         rt,
-        &mut report,
-        &result,
-        started,
+        "promote-rollback.json",
+        &report,
         args.output_dir.as_deref(),
-    );
+    )?;
     result
+}
+
+/// `deployment/web to revision 3, deployment/api (already at revision 2)`.
+fn rolled_back_list(report: &DeployReport) -> String {
+    report
+        .workloads
+        .iter()
+        .map(|w| {
+            let r = w.rollback.as_ref();
+            match (r.map(|r| r.outcome), r.and_then(|r| r.to_revision)) {
+                (Some(RollbackOutcome::Skipped), Some(n)) => {
+                    format!("{} (already at revision {n})", w.object)
+                }
+                (_, Some(n)) => format!("{} to revision {n}", w.object),
+                _ => w.object.clone(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -32,7 +32,7 @@ pub fn azure_identity(
         ))
     })?;
     let credential = match (&auth.azure_client_secret, &ctx.id_token_request_url) {
-        (Some(secret), _) => Credential::ClientSecret(Secret::new(secret.clone(), console)),
+        (Some(secret), _) => Credential::ClientSecret(Secret::new(secret.expose(), console)),
         (None, Some(url)) => Credential::GithubOidc {
             request_url: url.clone(),
             request_token: ctx.id_token_request_token.clone().ok_or_else(|| {
@@ -76,7 +76,7 @@ pub async fn registry_credentials(
         (Some(username), Some(password)) => {
             return Ok(Credentials::Basic {
                 username: username.clone(),
-                password: Secret::new(password.clone(), console),
+                password: Secret::new(password.expose(), console),
             });
         }
         (Some(_), None) => {

@@ -9,15 +9,15 @@ use anyhow::Context as _;
 use k8s_openapi::jiff::Timestamp;
 
 use super::Runtime;
-use super::deploy::connect_to;
-use super::run::PAYLOAD_KEY;
+use super::connect_to;
+use super::run::last_deployment;
 use crate::actions::{Secret, redact};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::config::{self, Config, Environment};
-use crate::github::{DeploymentFilter, GitHub};
+use crate::github::GitHub;
 use crate::kube::verified;
 use crate::outcome::{Classified, Outcome};
-use crate::report::{self, EnvironmentStatus, ServiceStatus, StatusReport};
+use crate::report::{self, EnvironmentStatus, LastOutcome, ServiceStatus, StatusReport};
 
 /// `promote status`.
 pub async fn run_status(
@@ -28,10 +28,10 @@ pub async fn run_status(
     let config = config::load(&global.config)?;
     let environments = super::environments(&config, args.environment.as_deref())?;
     let github = match (&global.github_token, &rt.ctx.repository) {
-        (Some(token), Some(repository)) if !token.trim().is_empty() => Some(
+        (Some(token), Some(repository)) if !token.expose().trim().is_empty() => Some(
             GitHub::new(
                 &rt.ctx.api_url,
-                &Secret::new(token.trim(), rt.console),
+                &Secret::new(token.expose().trim(), rt.console),
                 repository,
             )
             .map_err(Classified::invalid)?,
@@ -48,13 +48,16 @@ pub async fn run_status(
             .push(environment_status(rt, global, args, &config, env, github.as_ref()).await);
     }
 
-    eprint!("{}", report::status_text(&report, Timestamp::now()));
+    crate::say!(
+        "{}",
+        report::status_text(&report, Timestamp::now()).trim_end()
+    );
     super::write_report(
         rt,
         "promote-status.json",
         &report,
         args.output_dir.as_deref(),
-    );
+    )?;
     report::status_summary(&report)
         .write(rt.ctx)
         .context("writing the job summary")?;
@@ -84,13 +87,13 @@ async fn environment_status(
     };
     if let Some(github) = github {
         match last_deployment(github, &env.name).await {
-            Ok(Some((state, by, at))) => {
-                status.last_outcome = Some(state);
-                status.last_deployed_by = by;
-                status.last_deployed_at = Some(at);
+            Ok(Some(last)) => {
+                status.last_outcome = Some(last.outcome);
+                status.last_deployed_by = last.by;
+                status.last_deployed_at = last.at;
             }
-            Ok(None) => status.last_outcome = Some("never deployed".to_string()),
-            Err(e) => status.last_outcome = Some(format!("unknown ({e})")),
+            Ok(None) => status.last_outcome = Some(LastOutcome::NeverDeployed),
+            Err(e) => status.last_outcome = Some(LastOutcome::Unknown(format!("{e:#}"))),
         }
     }
     let connection = match connect_to(rt, global, &args.cluster, env).await {
@@ -117,7 +120,7 @@ async fn environment_status(
                 revision: live.revision,
                 ready: live.ready,
                 desired: live.desired,
-                since: live.since,
+                since: live.since.as_deref().and_then(|s| s.parse().ok()),
                 verified_digest: live.verified_digest,
                 deployed_by: live.deployed_by,
             }),
@@ -134,44 +137,4 @@ async fn environment_status(
         status.last_deployed_by = status.services.iter().find_map(|s| s.deployed_by.clone());
     }
     status
-}
-
-/// The newest deployment of `environment`: its latest state, who made it, when.
-async fn last_deployment(
-    github: &GitHub,
-    environment: &str,
-) -> anyhow::Result<Option<(String, Option<String>, String)>> {
-    let deployments = github
-        .deployments(&DeploymentFilter {
-            environment: Some(environment.to_string()),
-            limit: 1,
-            ..DeploymentFilter::default()
-        })
-        .await?;
-    let Some(deployment) = deployments.into_iter().next() else {
-        return Ok(None);
-    };
-    let statuses = github.statuses(deployment.id).await?;
-    let state = statuses
-        .first()
-        .map(|s| {
-            serde_json::to_value(s.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        })
-        .unwrap_or_else(|| "created".to_string());
-    // With a workflow's token every deployment is made by the Actions bot: the person is the
-    // actor our payload records; for GitHub's own job deployments it is left to the cluster.
-    let by = deployment.payload[PAYLOAD_KEY]["actor"]
-        .as_str()
-        .map(str::to_string)
-        .or_else(|| {
-            deployment
-                .creator
-                .as_ref()
-                .map(|c| c.login.clone())
-                .filter(|login| login != crate::github::ACTIONS_BOT)
-        });
-    Ok(Some((state, by, deployment.created_at)))
 }

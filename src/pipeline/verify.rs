@@ -18,12 +18,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Runtime;
-use super::plan::{PlanRequest, plan};
 use crate::actions::{Priority, Summary};
 use crate::checks::{self, Site, Verification, VerifyReport};
 use crate::cli::{GlobalArgs, SampleArgs, VerifyArgs};
 use crate::config::{self, CheckRoute, Slo, SmokeCheck};
 use crate::outcome::{Classified, Outcome};
+use crate::plan::{PlanRequest, plan};
 
 /// `verify --url` defaults: enough requests for a p99 that is not just the maximum.
 const DEFAULT_SAMPLES: u32 = 200;
@@ -57,7 +57,7 @@ pub async fn run_verify(
         .as_deref()
         .expect("clap requires --environment without --url");
     let config = config::load(&global.config)?;
-    let env = super::environment(&config, name)?;
+    let env = crate::plan::environment(&config, name)?;
     if let Some(service) = &args.service
         && config.service(service).is_none()
     {
@@ -76,8 +76,8 @@ pub async fn run_verify(
         rt.outputs.set("environment-url", url.clone());
     }
     let client = if checks::needs_cluster(env, args.service.as_deref()) {
-        let connection = super::deploy::connect_to(rt, global, &args.cluster, env).await?;
-        eprintln!("Cluster: {}", connection.description);
+        let connection = super::connect_to(rt, global, &args.cluster, env).await?;
+        crate::say!("Cluster: {}", connection.description);
         Some(connection.client)
     } else {
         None
@@ -96,7 +96,7 @@ pub async fn run_verify(
     let report = checks::verify(&verification)
         .await
         .map_err(Classified::invalid)?;
-    Ok(finish(rt, &report, args.output_dir.as_deref()))
+    finish(rt, &report, args.output_dir.as_deref())
 }
 
 /// `--image` values resolved as `deploy` resolves them: service → pinned reference.
@@ -178,11 +178,15 @@ async fn sample_url(
     };
     report.conclude();
     report.duration_ms = started.elapsed().as_millis();
-    Ok(finish(rt, &report, output_dir))
+    finish(rt, &report, output_dir)
 }
 
 /// Prints the verdict, writes the JSON report and the job summary, sets `report-path`.
-fn finish(rt: &mut Runtime<'_>, report: &VerifyReport, output_dir: Option<&Path>) -> Outcome {
+fn finish(
+    rt: &mut Runtime<'_>,
+    report: &VerifyReport,
+    output_dir: Option<&Path>,
+) -> anyhow::Result<Outcome> {
     let outcome = if report.passed {
         Outcome::Success
     } else {
@@ -194,11 +198,11 @@ fn finish(rt: &mut Runtime<'_>, report: &VerifyReport, output_dir: Option<&Path>
         format!(" of {}", report.environment)
     };
     if report.passed {
-        eprintln!("Verification{subject} passed: {}", report.summary);
+        crate::say!("Verification{subject} passed: {}", report.summary);
     } else {
         // Each failure was annotated as it was found; this is the count.
         let failed = report.checks.iter().filter(|c| !c.passed).count();
-        eprintln!(
+        crate::say!(
             "Verification{subject} failed: {failed} of {} check{} failed",
             report.checks.len(),
             if report.checks.len() == 1 { "" } else { "s" }
@@ -213,7 +217,7 @@ fn finish(rt: &mut Runtime<'_>, report: &VerifyReport, output_dir: Option<&Path>
             verification: report,
         },
         output_dir,
-    );
+    )?;
     if rt.ctx.summary_file.is_some() && !report.checks.is_empty() {
         let mut summary = Summary::new();
         summary.section(
@@ -226,8 +230,8 @@ fn finish(rt: &mut Runtime<'_>, report: &VerifyReport, output_dir: Option<&Path>
             ),
         );
         if let Err(e) = summary.write(rt.ctx) {
-            eprintln!("warning: cannot write the job summary: {e}");
+            crate::say!("warning: cannot write the job summary: {e}");
         }
     }
-    outcome
+    Ok(outcome)
 }

@@ -61,7 +61,7 @@ impl RetryPolicy {
                     let delay = self.delay(attempt, err.retry_after(), random_unit());
                     tracing::warn!(
                         "{what}: {} — retrying in {:.1} s ({}/{})",
-                        chain(&err),
+                        crate::outcome::chain(&err),
                         delay.as_secs_f64(),
                         attempt + 1,
                         self.retries
@@ -73,18 +73,6 @@ impl RetryPolicy {
             }
         }
     }
-}
-
-/// The error and its causes on one line, for log messages.
-pub(crate) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A random number in `[0, 1)` from the OS; 0.5 if it has none (jitter is a courtesy, not a

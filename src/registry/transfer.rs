@@ -343,7 +343,7 @@ async fn upload_chunked(
                 tracing::warn!(
                     "uploading {}: chunk at byte {offset} failed: {} — asking the registry how far it got",
                     blob.digest,
-                    super::retry::chain(&err)
+                    crate::outcome::chain(&err)
                 );
                 tokio::time::sleep(delay).await;
                 // Unpublish this chunk's bytes; what the registry kept is counted again below.

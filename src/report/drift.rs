@@ -13,7 +13,7 @@ use crate::untrusted::{code, cut, escape_md, escape_md_with_code, short_digest};
 const CELL_CHARS: usize = 80;
 
 /// The job summary: the verdict, then one table per service with every row it compares.
-pub fn summary(report: &DriftReport) -> Summary {
+pub fn drift_summary(report: &DriftReport) -> Summary {
     let mut summary = Summary::new();
     let mut head = format!(
         "## 🔍 Environment drift\n\n{}\n\nLive from each environment's cluster, against what \
@@ -184,7 +184,7 @@ fn shown_markdown(shown: &Shown) -> String {
 
 fn hand_edit_markdown(edit: &HandEdit) -> String {
     let mut when = vec![escape_md(&edit.operation)];
-    if let Some(at) = edit.time.as_deref().and_then(time_text) {
+    if let Some(at) = edit.time.map(time_text) {
         when.push(at);
     }
     when.push(
@@ -208,7 +208,7 @@ fn hand_edit_markdown(edit: &HandEdit) -> String {
 
 /// The terminal form: the verdict, then per service only the rows that differ, aligned, with
 /// the hand edits and the environments that could not be read.
-pub fn text(report: &DriftReport) -> String {
+pub fn drift_text(report: &DriftReport) -> String {
     let plain_verdict = verdict(report).replace("**", "");
     let mut out = format!("Environment drift (live against promotion.yml): {plain_verdict}\n");
     for service in &report.services {
@@ -298,8 +298,7 @@ fn shown_text(shown: &Shown) -> String {
 fn hand_edit_text(edit: &HandEdit) -> String {
     let when = edit
         .time
-        .as_deref()
-        .and_then(time_text)
+        .map(time_text)
         .map_or(String::new(), |t| format!(" at {t}"));
     let order = if edit.since_promotion {
         "after the last promotion"
@@ -324,7 +323,7 @@ fn is_digest(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::text as terminal_text;
+    use super::drift_text as terminal_text;
     use super::*;
     use crate::drift::{Aspect, Column};
 
@@ -418,7 +417,7 @@ mod tests {
                     object: "deployment/web".into(),
                     manager: "kubectl-edit".into(),
                     operation: "Update".into(),
-                    time: Some("2025-03-14T11:00:00Z".into()),
+                    time: "2025-03-14T11:00:00Z".parse().ok(),
                     since_promotion: true,
                     fields: vec![".spec.replicas".into()],
                 }],
@@ -428,7 +427,7 @@ mod tests {
 
     #[test]
     fn summary_is_a_table_per_service_with_differences_marked() {
-        let out = summary(&report()).render();
+        let out = drift_summary(&report()).render();
         for want in [
             "## 🔍 Environment drift\n",
             "❌ **Undeclared drift**: 1 difference promotion.yml does not declare and 1 hand edit.",
@@ -485,7 +484,7 @@ mod tests {
             row.cells.truncate(2);
         }
         assert!(!r.undeclared());
-        let out = summary(&r).render();
+        let out = drift_summary(&r).render();
         assert!(
             out.contains("✅ **No undeclared drift**: the environments differ only as promotion.yml declares (1 declared difference)."),
             "{out}"

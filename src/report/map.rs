@@ -98,12 +98,9 @@ pub(super) fn step_label(step: &PathStep, is_current: bool, report: &RunReport) 
     if let Some(release) = release {
         second.push(mermaid_text(&release));
     }
-    if let Some(at) = step
-        .at
-        .as_deref()
-        .and_then(|a| clock(a, &report.finished_at))
-    {
-        second.push(mermaid_text(&at));
+    if let Some(at) = step.at {
+        let reference = report.finished_at.unwrap_or(report.started_at);
+        second.push(mermaid_text(&clock(at, reference)));
     }
     if is_current {
         second.push("this run".to_string());

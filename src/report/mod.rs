@@ -1,8 +1,9 @@
 //! Reports: turns results into what people read (job summary, terminal text) and what machines
-//! read (the JSON report). Renders values only; never calls an API or reads the environment.
+//! read (the JSON report). Owns the report types of every command; renders values only, never
+//! calls an API or reads the environment, and imports nothing from `pipeline`.
 
-pub mod diff;
-pub mod drift;
+mod deploy;
+mod drift;
 mod map;
 mod plan;
 mod rollout;
@@ -15,10 +16,20 @@ mod tests;
 mod text;
 mod verification;
 
+pub use deploy::{
+    DeployCommand, DeployReport, LockReport, Rejection, RollbackOutcome, RollbackReport,
+    WorkloadReport,
+};
+pub use drift::{drift_summary, drift_text};
 pub use plan::{
     changes_json, changes_text, plan_comment, plan_json, plan_summary, plan_summary_with, plan_text,
 };
-pub use run::*;
-pub use status::{status_summary, status_text};
+pub use run::{
+    Gate, GateCheck, GitHubRecord, ImageRow, PathStep, Release, ReleaseImage, ReleaseSource,
+    RunReport, StepState,
+};
+pub use status::{
+    EnvironmentStatus, LastOutcome, ServiceStatus, StatusReport, status_summary, status_text,
+};
 pub use summary::run_summary;
-pub use terminal::run_text;
+pub use terminal::{diagnosis_text, run_text};

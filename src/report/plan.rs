@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::actions::{Priority, Summary, table};
 use crate::config::{Config, Environment, units::format_duration};
-use crate::pipeline::plan::{Against, Change, ChangeSet, Changes, Plan, to_yaml};
+use crate::plan::{Against, Change, ChangeSet, Changes, Plan, to_yaml};
 use crate::untrusted::{code, escape_md, mermaid_text};
 
 /// The plan's job summary, without comparisons.
@@ -126,7 +126,7 @@ fn against_title(against: &Against) -> String {
 }
 
 /// `1 changed, 2 added, 5 unchanged`: the counts that are not zero, in a fixed order.
-fn counts(env: &crate::pipeline::plan::EnvironmentChanges) -> String {
+fn counts(env: &crate::plan::EnvironmentChanges) -> String {
     let parts: Vec<String> = [
         Change::Changed,
         Change::Added,
@@ -606,7 +606,7 @@ fn plural(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::plan::{EnvironmentChanges, ObjectChange, PlanRequest, plan};
+    use crate::plan::{EnvironmentChanges, ObjectChange, PlanRequest, plan};
     use std::path::{Path, PathBuf};
 
     fn example() -> (Config, Plan) {

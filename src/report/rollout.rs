@@ -3,12 +3,12 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::deploy::{DeployReport, RollbackOutcome, RollbackReport, WorkloadReport};
 use super::text::*;
 use crate::actions::{Priority, Summary, table};
 use crate::kube::diagnose::{Diagnosis, LogTail};
 use crate::kube::hooks::HookOutcome;
 use crate::kube::rollout::RolloutOutcome;
-use crate::pipeline::deploy::{DeployReport, RollbackReport, WorkloadReport};
 use crate::untrusted::{code, escape_md_with_code, html_text};
 
 /// A log line longer than this is cut: one runaway line (a minified stack trace, a JSON blob)
@@ -139,11 +139,10 @@ pub(super) fn rollback_word(rollback: &RollbackReport) -> String {
         .map(|r| format!(" to revision {r}"))
         .unwrap_or_default();
     match rollback.outcome {
-        "rolled-back" => format!("↩️ rolled back{to}"),
-        "skipped" => format!("↩️ already at the previous revision{to}"),
-        "not-possible" => "⚠️ no earlier revision to roll back to".to_string(),
-        "failed" => format!("🚨 rollback{to} failed"),
-        other => escape_md_with_code(other),
+        RollbackOutcome::RolledBack => format!("↩️ rolled back{to}"),
+        RollbackOutcome::Skipped => format!("↩️ already at the previous revision{to}"),
+        RollbackOutcome::NotPossible => "⚠️ no earlier revision to roll back to".to_string(),
+        RollbackOutcome::Failed => format!("🚨 rollback{to} failed"),
     }
 }
 
@@ -349,11 +348,10 @@ pub(super) fn add_rollback(summary: &mut Summary, deploy: &DeployReport) {
         .iter()
         .map(|(w, r)| {
             let outcome = match r.outcome {
-                "rolled-back" => "↩️ rolled back".to_string(),
-                "skipped" => "↩️ already there".to_string(),
-                "not-possible" => "⚠️ no earlier revision".to_string(),
-                "failed" => "🚨 failed".to_string(),
-                other => escape_md_with_code(other),
+                RollbackOutcome::RolledBack => "↩️ rolled back".to_string(),
+                RollbackOutcome::Skipped => "↩️ already there".to_string(),
+                RollbackOutcome::NotPossible => "⚠️ no earlier revision".to_string(),
+                RollbackOutcome::Failed => "🚨 failed".to_string(),
             };
             let mut row = vec![
                 code(&w.object),

@@ -1,22 +1,28 @@
-//! The report of `promote run` (one promotion step) and of `promote status` (every
-//! environment side by side): the data the pipeline fills in, serialized as the JSON report,
-//! and rendered here into the job summary and terminal text. Rendering reads values only.
+//! The report of `promote run` (one promotion step): the data the pipeline fills in, serialized
+//! as the JSON report (promote-run.json) and rendered by this module's siblings.
 
+use std::fmt;
+
+use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::pipeline::deploy::DeployReport;
+use super::deploy::DeployReport;
+use crate::github::DeploymentState;
+use crate::outcome::Outcome;
+use crate::registry::Digest;
 
 /// What one `promote run --environment E` did, in the order it did it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub command: &'static str,
     pub environment: String,
-    /// `success`, `failed`, `invalid`, `refused`, `rollback-failed`.
-    pub outcome: String,
+    /// How it ended; [`Outcome::Failed`] until the run says otherwise.
+    pub outcome: Outcome,
     /// One line: what happened, or the classified cause of the failure.
     pub summary: String,
-    pub started_at: String,
-    pub finished_at: String,
+    pub started_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
     pub duration_ms: u128,
     /// `owner/name`.
     pub repository: Option<String>,
@@ -42,11 +48,36 @@ pub struct RunReport {
 pub struct Release {
     /// The commit the images were built from, when known.
     pub sha: Option<String>,
-    /// Where the digests came from: `input` or `environment:<name>`.
-    pub source: String,
+    pub source: ReleaseSource,
     /// Short fingerprint of the sorted `service@digest` list: equal releases, equal ids.
     pub id: String,
     pub images: Vec<ReleaseImage>,
+}
+
+/// Where a release's digests came from. Serialized (reports, the deployment payload) as
+/// `input` or `environment:<name>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReleaseSource {
+    /// The `images` input (tags resolved to digests once).
+    #[default]
+    Input,
+    /// What the `requires` environment runs, verified.
+    Environment(String),
+}
+
+impl fmt::Display for ReleaseSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReleaseSource::Input => f.write_str("input"),
+            ReleaseSource::Environment(name) => write!(f, "environment:{name}"),
+        }
+    }
+}
+
+impl Serialize for ReleaseSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,7 +85,7 @@ pub struct ReleaseImage {
     pub service: String,
     /// `registry/repository@sha256:…` as it was found (input or lower environment).
     pub image: String,
-    pub digest: String,
+    pub digest: Digest,
 }
 
 /// The promotion gate: each condition checked, or the emergency skip.
@@ -81,10 +112,10 @@ pub struct GateCheck {
 pub struct PathStep {
     pub environment: String,
     pub state: StepState,
-    /// Short digest(s) running there, e.g. `sha256:3f2a9c1b…`, when known.
+    /// The release id running there, when known.
     pub release_id: Option<String>,
-    /// When that environment was last promoted (RFC 3339), when known.
-    pub at: Option<String>,
+    /// When that environment was last promoted, when known.
+    pub at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,10 +134,22 @@ pub enum StepState {
     Pending,
 }
 
+impl StepState {
+    /// The state of the environment a run promoted to, from how the run ended.
+    pub fn of_run(outcome: Outcome) -> StepState {
+        match outcome {
+            Outcome::Success => StepState::Succeeded,
+            Outcome::Refused | Outcome::Invalid => StepState::Refused,
+            Outcome::RollbackFailed => StepState::RollbackFailed,
+            Outcome::Failed => StepState::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageRow {
     pub service: String,
-    pub digest: String,
+    pub digest: Digest,
     /// Where it was copied to: `registry/repository@sha256:…`.
     pub image: String,
     pub tags: Vec<String>,
@@ -122,41 +165,5 @@ pub struct GitHubRecord {
     /// True when GitHub made the deployment for the job's `environment:` and we posted to it.
     pub reused: bool,
     /// States posted, in order (`in_progress`, `success`, …).
-    pub statuses: Vec<String>,
-}
-
-/// `promote status`: every environment of the promotion, side by side.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusReport {
-    pub environments: Vec<EnvironmentStatus>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct EnvironmentStatus {
-    pub environment: String,
-    pub namespace: String,
-    /// Set when the cluster could not be read; the rows are then empty.
-    pub error: Option<String>,
-    pub services: Vec<ServiceStatus>,
-    /// The latest GitHub deployment's outcome for this environment, when GitHub was read.
-    pub last_outcome: Option<String>,
-    pub last_deployed_by: Option<String>,
-    pub last_deployed_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceStatus {
-    pub service: String,
-    /// False when the Deployment does not exist.
-    pub deployed: bool,
-    pub digest: Option<String>,
-    pub git_sha: Option<String>,
-    pub revision: Option<i64>,
-    pub ready: Option<i32>,
-    pub desired: Option<i32>,
-    /// When the current revision was created (RFC 3339).
-    pub since: Option<String>,
-    /// The digest the last successful verification approved (cluster annotation).
-    pub verified_digest: Option<String>,
-    pub deployed_by: Option<String>,
+    pub statuses: Vec<DeploymentState>,
 }

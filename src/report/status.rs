@@ -1,11 +1,78 @@
 //! `promote status`: every environment side by side, as a job summary and as terminal text.
 
-use k8s_openapi::jiff::Timestamp;
+use jiff::Timestamp;
+use serde::Serialize;
 
-use super::run::{EnvironmentStatus, ServiceStatus, StatusReport};
 use super::text::*;
 use crate::actions::{Priority, Summary, table};
+use crate::github::DeploymentState;
 use crate::untrusted::{code, escape_md_with_code, short_digest, short_sha};
+
+/// `promote status`: every environment of the promotion, side by side.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub environments: Vec<EnvironmentStatus>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvironmentStatus {
+    pub environment: String,
+    pub namespace: String,
+    /// Set when the cluster could not be read; the rows are then empty.
+    pub error: Option<String>,
+    pub services: Vec<ServiceStatus>,
+    /// The latest GitHub deployment's outcome for this environment, when GitHub was read.
+    pub last_outcome: Option<LastOutcome>,
+    pub last_deployed_by: Option<String>,
+    pub last_deployed_at: Option<Timestamp>,
+}
+
+/// What GitHub says of an environment's newest deployment. Serialized as GitHub's state word
+/// (`success`, `in_progress`, …), `created` (no status yet), `never deployed`, or
+/// `unknown (<why>)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastOutcome {
+    State(DeploymentState),
+    /// A deployment without any status.
+    Created,
+    NeverDeployed,
+    /// GitHub could not be read; the reason.
+    Unknown(String),
+}
+
+impl std::fmt::Display for LastOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LastOutcome::State(state) => f.write_str(state.word()),
+            LastOutcome::Created => f.write_str("created"),
+            LastOutcome::NeverDeployed => f.write_str("never deployed"),
+            LastOutcome::Unknown(why) => write!(f, "unknown ({why})"),
+        }
+    }
+}
+
+impl Serialize for LastOutcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    /// False when the Deployment does not exist.
+    pub deployed: bool,
+    pub digest: Option<String>,
+    pub git_sha: Option<String>,
+    pub revision: Option<i64>,
+    pub ready: Option<i32>,
+    pub desired: Option<i32>,
+    /// When the current revision was created.
+    pub since: Option<Timestamp>,
+    /// The digest the last successful verification approved (cluster annotation).
+    pub verified_digest: Option<String>,
+    pub deployed_by: Option<String>,
+}
 
 /// The live Environment Comparison as a job summary: services as rows, an environment per
 /// column, then the differences along the path and any environment that could not be read.
@@ -135,7 +202,7 @@ pub(super) fn status_cell(env: &EnvironmentStatus, service: &str) -> String {
     if let Some(ready) = replicas_text(s) {
         third.push(ready);
     }
-    if let Some(since) = s.since.as_deref().and_then(short_time) {
+    if let Some(since) = s.since.map(short_time) {
         third.push(format!("since {since}"));
     }
     if let Some(by) = &s.deployed_by {
@@ -168,10 +235,10 @@ pub(super) fn last_deployment_cell(env: &EnvironmentStatus) -> String {
         parts.push(format!(
             "{} {}",
             outcome_mark(outcome),
-            escape_md_with_code(outcome)
+            escape_md_with_code(&outcome.to_string())
         ));
     }
-    if let Some(at) = env.last_deployed_at.as_deref().and_then(short_time) {
+    if let Some(at) = env.last_deployed_at.map(short_time) {
         parts.push(at);
     }
     if let Some(by) = &env.last_deployed_by {
@@ -184,12 +251,14 @@ pub(super) fn last_deployment_cell(env: &EnvironmentStatus) -> String {
     }
 }
 
-pub(super) fn outcome_mark(outcome: &str) -> &'static str {
+pub(super) fn outcome_mark(outcome: &LastOutcome) -> &'static str {
     match outcome {
-        "success" => "✅",
-        "failure" | "failed" | "error" | "rollback-failed" => "❌",
-        "in_progress" | "queued" | "pending" => "⏳",
-        "inactive" => "⚪",
+        LastOutcome::State(DeploymentState::Success) => "✅",
+        LastOutcome::State(DeploymentState::Failure | DeploymentState::Error) => "❌",
+        LastOutcome::State(
+            DeploymentState::InProgress | DeploymentState::Queued | DeploymentState::Pending,
+        ) => "⏳",
+        LastOutcome::State(DeploymentState::Inactive) => "⚪",
         _ => "•",
     }
 }
@@ -292,10 +361,7 @@ pub fn status_text(report: &StatusReport, now: Timestamp) -> String {
                     (r, Some(d)) => format!("{}/{d}", r.unwrap_or(0)),
                     _ => dash(),
                 },
-                s.since
-                    .as_deref()
-                    .and_then(|t| age(t, now))
-                    .unwrap_or_else(dash),
+                s.since.map_or_else(dash, |t| age(t, now)),
                 s.deployed_by.as_deref().map_or_else(dash, plain),
                 match (&s.digest, &s.verified_digest) {
                     (Some(d), Some(v)) if d == v => "yes".to_string(),
@@ -314,9 +380,11 @@ pub fn status_text(report: &StatusReport, now: Timestamp) -> String {
             let mut text = format!(
                 "{} {}",
                 plain(&e.environment),
-                e.last_outcome.as_deref().map_or("-".into(), plain)
+                e.last_outcome
+                    .as_ref()
+                    .map_or("-".into(), |o| plain(&o.to_string()))
             );
-            if let Some(age) = e.last_deployed_at.as_deref().and_then(|t| age(t, now)) {
+            if let Some(age) = e.last_deployed_at.map(|t| age(t, now)) {
                 text.push_str(&format!(" {age} ago"));
             }
             if let Some(by) = &e.last_deployed_by {
@@ -348,7 +416,7 @@ pub(crate) mod tests {
             revision: Some(revision),
             ready: Some(ready),
             desired: Some(3),
-            since: Some("2025-03-14T10:10:00Z".into()),
+            since: Some(crate::report::tests::ts("2025-03-14T10:10:00Z")),
             verified_digest: Some(digest.into()),
             deployed_by: Some("octocat".into()),
         }
@@ -360,9 +428,9 @@ pub(crate) mod tests {
             namespace: name.into(),
             error: None,
             services,
-            last_outcome: Some("success".into()),
+            last_outcome: Some(LastOutcome::State(crate::github::DeploymentState::Success)),
             last_deployed_by: Some("octocat".into()),
-            last_deployed_at: Some("2025-03-14T10:10:00Z".into()),
+            last_deployed_at: Some(crate::report::tests::ts("2025-03-14T10:10:00Z")),
         };
         let mut testing = env(
             "testing",

@@ -1,39 +1,17 @@
 //! The job summary of `promote run`: verdict and cause first, then the promotion map, the
 //! release's images, the rollout, the gate, the checks, diagnostics and rollback, and the record.
 
+use super::deploy::RollbackOutcome;
 use super::map::*;
 use super::rollout::*;
-use super::run::{GateCheck, ImageRow, RunReport};
+use super::run::{GateCheck, ImageRow, ReleaseSource, RunReport};
 use super::text::*;
 use super::verification::*;
 use crate::actions::{Priority, Summary, table};
 use crate::kube::hooks::HookOutcome;
 use crate::kube::rollout::RolloutOutcome;
+use crate::outcome::Outcome;
 use crate::untrusted::{code, escape_md_with_code, link, short_sha};
-
-/// How the step ended, from the report's outcome word (the exit code as a word).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ending {
-    Success,
-    Failed,
-    Invalid,
-    Refused,
-    RollbackFailed,
-    Unknown,
-}
-
-impl Ending {
-    pub(super) fn of(outcome: &str) -> Ending {
-        match outcome {
-            "success" => Ending::Success,
-            "failed" => Ending::Failed,
-            "invalid" => Ending::Invalid,
-            "refused" => Ending::Refused,
-            "rollback-failed" => Ending::RollbackFailed,
-            _ => Ending::Unknown,
-        }
-    }
-}
 
 /// The job summary of `promote run`: verdict and cause first, then the promotion path, the
 /// release, the rollout and gate, the checks, the diagnostics and rollback on failure, and the
@@ -42,7 +20,7 @@ impl Ending {
 /// `Low` (trimmed first).
 pub fn run_summary(report: &RunReport) -> Summary {
     let mut summary = Summary::new();
-    let ending = Ending::of(&report.outcome);
+    let ending = report.outcome;
     summary.section(Priority::Essential, banner(report, ending));
     if let Some(cause) = cause_section(report, ending) {
         summary.section(Priority::Essential, cause);
@@ -76,32 +54,31 @@ pub fn run_summary(report: &RunReport) -> Summary {
 }
 
 /// Heading, the summary sentence, and one line of facts with links; the skip-gate caution.
-pub(super) fn banner(report: &RunReport, ending: Ending) -> String {
+pub(super) fn banner(report: &RunReport, ending: Outcome) -> String {
     let env = escape_md_with_code(&report.environment);
     let rolled_back = report.deploy.iter().flat_map(|d| &d.workloads).any(|w| {
         w.rollback
             .as_ref()
-            .is_some_and(|r| r.outcome == "rolled-back")
+            .is_some_and(|r| r.outcome == RollbackOutcome::RolledBack)
     });
     let refused_by_gate = report.gate.checks.iter().any(|c| !c.passed);
     let heading = match ending {
-        Ending::Success => format!(
+        Outcome::Success => format!(
             "✅ {env}: promoted release {}",
             escape_md_with_code(&report.release.id)
         ),
-        Ending::Failed if rolled_back => format!("❌ {env}: failed — rolled back"),
-        Ending::Failed => format!("❌ {env}: failed"),
-        Ending::Invalid => format!("🛑 {env}: invalid — nothing was changed"),
-        Ending::Refused if refused_by_gate => format!("⛔ {env}: refused by the gate"),
-        Ending::Refused => format!("⛔ {env}: refused"),
-        Ending::RollbackFailed => format!("🚨 {env}: rollback failed — a human must act"),
-        Ending::Unknown => format!("❔ {env}: {}", escape_md_with_code(&report.outcome)),
+        Outcome::Failed if rolled_back => format!("❌ {env}: failed — rolled back"),
+        Outcome::Failed => format!("❌ {env}: failed"),
+        Outcome::Invalid => format!("🛑 {env}: invalid — nothing was changed"),
+        Outcome::Refused if refused_by_gate => format!("⛔ {env}: refused by the gate"),
+        Outcome::Refused => format!("⛔ {env}: refused"),
+        Outcome::RollbackFailed => format!("🚨 {env}: rollback failed — a human must act"),
     };
     let mut out = format!("## {heading}\n\n");
     if !report.summary.is_empty() {
         // The sentence repeats the heading on success; on failure it is the cause: make it loud.
         let sentence = escape_md_with_code(&report.summary);
-        out.push_str(&if ending == Ending::Success {
+        out.push_str(&if ending == Outcome::Success {
             format!("{sentence}\n\n")
         } else {
             format!("**{sentence}**\n\n")
@@ -111,10 +88,11 @@ pub(super) fn banner(report: &RunReport, ending: Ending) -> String {
     if let Some(sha) = &report.sha {
         facts.push(format!("commit {}", code(short_sha(sha))));
     }
-    if !report.release.id.is_empty() && ending != Ending::Success {
+    if !report.release.id.is_empty() && ending != Outcome::Success {
         facts.push(format!("release {}", code(&report.release.id)));
     }
-    if let Some(source) = release_source(&report.release.source) {
+    {
+        let source = release_source(&report.release.source);
         facts.push(source);
     }
     facts.push(format!("took {}", human_ms(report.duration_ms)));
@@ -142,22 +120,17 @@ pub(super) fn banner(report: &RunReport, ending: Ending) -> String {
 }
 
 /// "from development", "from the input", or nothing when unknown.
-pub(super) fn release_source(source: &str) -> Option<String> {
-    if let Some(env) = source.strip_prefix("environment:") {
-        Some(format!("digests from {}", escape_md_with_code(env)))
-    } else if source == "input" {
-        Some("digests from the input".to_string())
-    } else if source.is_empty() {
-        None
-    } else {
-        Some(format!("digests from {}", escape_md_with_code(source)))
+pub(super) fn release_source(source: &ReleaseSource) -> String {
+    match source {
+        ReleaseSource::Environment(env) => format!("digests from {}", escape_md_with_code(env)),
+        ReleaseSource::Input => "digests from the input".to_string(),
     }
 }
 
 /// On anything but success: the classified causes as a list, before any table. For a refusal,
 /// the gate checks that failed; for a failed rollback, what to do next.
-pub(super) fn cause_section(report: &RunReport, ending: Ending) -> Option<String> {
-    if ending == Ending::Success {
+pub(super) fn cause_section(report: &RunReport, ending: Outcome) -> Option<String> {
+    if ending == Outcome::Success {
         return None;
     }
     let mut items: Vec<String> = Vec::new();
@@ -218,7 +191,7 @@ pub(super) fn cause_section(report: &RunReport, ending: Ending) -> Option<String
     let mut failed_rollbacks = Vec::new();
     for workload in deploy.iter().flat_map(|d| &d.workloads) {
         if let Some(rollback) = &workload.rollback
-            && rollback.outcome == "failed"
+            && rollback.outcome == RollbackOutcome::Failed
         {
             let to = rollback
                 .to_revision
@@ -240,14 +213,14 @@ pub(super) fn cause_section(report: &RunReport, ending: Ending) -> Option<String
         return None;
     }
     let heading = match ending {
-        Ending::Refused => "Why it was refused",
+        Outcome::Refused => "Why it was refused",
         _ => "What went wrong",
     };
     let mut out = format!("### {heading}\n\n");
     for item in &items {
         out.push_str(&format!("- {item}\n"));
     }
-    if ending == Ending::RollbackFailed || !failed_rollbacks.is_empty() {
+    if ending == Outcome::RollbackFailed || !failed_rollbacks.is_empty() {
         let env = &report.environment;
         out.push_str(&format!(
             "\n> [!WARNING]\n> **{}** may be running a broken or half-rolled-out release. Look at \
@@ -338,7 +311,7 @@ pub(super) fn image_row(image: &ImageRow, registry: Option<&str>) -> Vec<String>
     vec![
         format!("**{}**", escape_md_with_code(&image.service)),
         code(repository),
-        digest_code(&image.digest),
+        digest_code(image.digest.as_str()),
         tags,
         image.size.map_or("—".to_string(), human_bytes),
         image
@@ -349,7 +322,7 @@ pub(super) fn image_row(image: &ImageRow, registry: Option<&str>) -> Vec<String>
 }
 
 /// The gate: every condition checked, or nothing to check for the first environment.
-pub(super) fn gate_section(report: &RunReport, ending: Ending) -> Option<String> {
+pub(super) fn gate_section(report: &RunReport, ending: Outcome) -> Option<String> {
     let gate = &report.gate;
     if gate.checks.is_empty() && gate.requires.is_none() && !gate.skipped {
         return None;
@@ -360,7 +333,7 @@ pub(super) fn gate_section(report: &RunReport, ending: Ending) -> Option<String>
         (Some(requires), false) => out.push_str(&format!(
             "Requires the release to have passed **{}**{}.\n\n",
             escape_md_with_code(requires),
-            if ending == Ending::Refused && gate.checks.iter().any(|c| !c.passed) {
+            if ending == Outcome::Refused && gate.checks.iter().any(|c| !c.passed) {
                 ": it has not"
             } else {
                 ""
@@ -373,7 +346,8 @@ pub(super) fn gate_section(report: &RunReport, ending: Ending) -> Option<String>
     }
     let rows: Vec<Vec<String>> = gate.checks.iter().map(gate_row).collect();
     let rows = table(&["Check", "Result", "Detail"], &rows);
-    if matches!(ending, Ending::Success | Ending::Refused) || gate.checks.iter().any(|c| !c.passed)
+    if matches!(ending, Outcome::Success | Outcome::Refused)
+        || gate.checks.iter().any(|c| !c.passed)
     {
         out.push_str(&rows);
     } else {
@@ -399,7 +373,7 @@ pub(super) fn gate_row(check: &GateCheck) -> Vec<String> {
 pub(super) fn record_section(report: &RunReport) -> Option<String> {
     let mut out = String::new();
     if let Some(github) = &report.github {
-        let statuses: Vec<String> = github.statuses.iter().map(|s| code(s)).collect();
+        let statuses: Vec<String> = github.statuses.iter().map(|s| code(s.word())).collect();
         out.push_str(&format!(
             "GitHub deployment **{}** ({}){}\n\n",
             github.deployment_id,
@@ -415,9 +389,8 @@ pub(super) fn record_section(report: &RunReport) -> Option<String> {
             }
         ));
     }
-    let started = time_text(&report.started_at);
-    let finished = time_text(&report.finished_at);
-    if let (Some(started), Some(finished)) = (started, finished) {
+    let started = time_text(report.started_at);
+    if let Some(finished) = report.finished_at.map(time_text) {
         out.push_str(&format!(
             "<sub>Started {started} · finished {finished}</sub>\n\n"
         ));

@@ -3,20 +3,21 @@
 use super::map::*;
 use super::rollout::*;
 use super::run::RunReport;
-use super::summary::Ending;
 use super::text::*;
+use crate::kube::diagnose::Diagnosis;
 use crate::kube::hooks::HookOutcome;
+use crate::outcome::Outcome;
 use crate::untrusted::{short_digest, short_sha};
 
 /// A short terminal rendering of `promote run`: verdict, path, images, rollout, checks, cause.
 /// Plain text; data from the cluster is put on one line with control characters removed.
 pub fn run_text(report: &RunReport) -> String {
-    let ending = Ending::of(&report.outcome);
+    let ending = report.outcome;
     let env = plain(&report.environment);
     let mark = match ending {
-        Ending::Success => "✓",
-        Ending::Refused => "⛔",
-        Ending::RollbackFailed => "🚨",
+        Outcome::Success => "✓",
+        Outcome::Refused => "⛔",
+        Outcome::RollbackFailed => "🚨",
         _ => "✗",
     };
     let mut out = format!("{mark} {env}: {}\n", plain(&report.summary));
@@ -55,7 +56,7 @@ pub fn run_text(report: &RunReport) -> String {
             .map(|i| {
                 vec![
                     plain(&i.service),
-                    plain(&short_digest(&i.digest)),
+                    plain(&short_digest(i.digest.as_str())),
                     i.size.map_or(String::new(), human_bytes),
                     format!(
                         "from {}",
@@ -120,7 +121,7 @@ pub fn run_text(report: &RunReport) -> String {
                     out.push_str(&format!(
                         "rollback: {} {}{to}{message}\n",
                         plain(&w.object),
-                        r.outcome
+                        r.outcome.word()
                     ));
                 }
             }
@@ -162,7 +163,14 @@ pub fn run_text(report: &RunReport) -> String {
             "github: deployment {} ({}) {}\n",
             github.deployment_id,
             if github.reused { "reused" } else { "created" },
-            plain(&github.statuses.join(" → "))
+            plain(
+                &github
+                    .statuses
+                    .iter()
+                    .map(|s| s.word())
+                    .collect::<Vec<_>>()
+                    .join(" → ")
+            )
         ));
     }
     if let Some(url) = &report.run_url {
@@ -178,5 +186,80 @@ pub fn run_text(report: &RunReport) -> String {
     {
         out.push_str(&format!("warning: {}\n", plain(warning)));
     }
+    out
+}
+
+/// A failure's diagnosis for the log: what failed, the pods and their containers, the events and
+/// the failing container's last log lines. Lines from the cluster are shown as they came (the
+/// console redacts every line it prints).
+pub fn diagnosis_text(d: &Diagnosis) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", d.failure);
+    if !d.pods.is_empty() {
+        out.push_str("Pods:\n");
+        for p in &d.pods {
+            let _ = writeln!(
+                out,
+                "  {} {}{}{}",
+                p.name,
+                p.phase,
+                if p.ready { ", ready" } else { "" },
+                p.scheduling
+                    .as_deref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            );
+            for c in &p.containers {
+                let _ = writeln!(
+                    out,
+                    "    {}: {}, {} restarts{}",
+                    c.name,
+                    c.state,
+                    c.restarts,
+                    c.last_termination
+                        .as_deref()
+                        .map(|t| format!(", last: {t}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    if !d.events.is_empty() {
+        out.push_str("Events:\n");
+        for e in &d.events {
+            let _ = writeln!(
+                out,
+                "  {} {} {} {}{}",
+                e.time.as_deref().unwrap_or("-"),
+                e.type_,
+                e.reason,
+                e.object,
+                if e.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", e.message)
+                }
+            );
+        }
+    }
+    if let Some(logs) = &d.logs {
+        let _ = writeln!(
+            out,
+            "Last {} log lines of {}/{}{}:",
+            logs.lines.len(),
+            logs.pod,
+            logs.container,
+            if logs.previous {
+                " (previous instance)"
+            } else {
+                ""
+            }
+        );
+        for line in &logs.lines {
+            let _ = writeln!(out, "│ {line}");
+        }
+    }
+    out.truncate(out.trim_end().len());
     out
 }

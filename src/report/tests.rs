@@ -1,5 +1,6 @@
 //! The run and status renderers against realistic reports: order, escaping, the size limit.
 
+use super::deploy::*;
 use super::rollout::*;
 use super::run::*;
 use super::status::tests::{now, status};
@@ -14,12 +15,19 @@ use crate::checks::slo::Verdict;
 use crate::checks::{
     CheckKind, CheckReport, IntegrationReport, Readiness, SampleStats, SmokeReport,
 };
+use crate::github::DeploymentState;
 use crate::kube::diagnose::{ContainerState, EventLine, Failure, FailureReason, PodState};
 use crate::kube::diagnose::{Diagnosis, LogTail};
 use crate::kube::rollout::RolloutOutcome;
 use crate::kube::rollout::WorkloadKind;
-use crate::pipeline::deploy::LockReport;
-use crate::pipeline::deploy::{DeployReport, RollbackReport, WorkloadReport};
+use crate::outcome::Outcome;
+use crate::registry::Digest;
+use jiff::Timestamp;
+
+/// A timestamp from a fixture's RFC 3339 text.
+pub(crate) fn ts(text: &str) -> Timestamp {
+    text.parse().expect("a test timestamp")
+}
 use crate::report::{Gate, GitHubRecord, Release, ReleaseImage};
 use crate::untrusted::*;
 
@@ -32,7 +40,7 @@ pub(crate) const SHA: &str = "3f2a9c1b8e7d6c5b4a39281706f5e4d3c2b1a098";
 fn image(service: &str, digest: &str, size: u64) -> ImageRow {
     ImageRow {
         service: service.into(),
-        digest: digest.into(),
+        digest: Digest::parse(digest).expect("a test digest"),
         image: format!("studysphere.azurecr.io/studysphere/{service}@{digest}"),
         tags: vec!["3f2a9c1".into(), "testing".into()],
         size: Some(size),
@@ -45,7 +53,7 @@ fn step(environment: &str, state: StepState, at: Option<&str>) -> PathStep {
         environment: environment.into(),
         state,
         release_id: at.map(|_| "3f2a9c1b".to_string()),
-        at: at.map(String::from),
+        at: at.map(ts),
     }
 }
 
@@ -82,7 +90,7 @@ fn workload(service: &str, before: i64, after: i64) -> WorkloadReport {
         awaited: true,
         rollout: Some(RolloutOutcome::Complete),
         rollout_ms: Some(42_300),
-        completed_at: Some("2025-03-14T12:08:40Z".into()),
+        completed_at: Some(ts("2025-03-14T12:08:40Z")),
         diagnosis: None,
         rollback: None,
     }
@@ -178,14 +186,14 @@ fn verification(checks: Vec<CheckReport>) -> VerifyReport {
 
 fn deploy(workloads: Vec<WorkloadReport>, verification: Option<VerifyReport>) -> DeployReport {
     DeployReport {
-        command: "deploy",
+        command: DeployCommand::Deploy,
         environment: "testing".into(),
         namespace: "testing".into(),
         cluster: Some("context aks-studysphere-test".into()),
-        outcome: "success".into(),
+        outcome: Outcome::Success,
         summary: String::new(),
-        started_at: "2025-03-14T12:07:50Z".into(),
-        finished_at: "2025-03-14T12:09:58Z".into(),
+        started_at: ts("2025-03-14T12:07:50Z"),
+        finished_at: Some(ts("2025-03-14T12:09:58Z")),
         duration_ms: 128_000,
         namespace_created: false,
         locks: vec![LockReport {
@@ -212,10 +220,10 @@ fn success() -> RunReport {
     RunReport {
         command: "run",
         environment: "testing".into(),
-        outcome: "success".into(),
+        outcome: Outcome::Success,
         summary: "promoted release 3f2a9c1b to testing; verified (2 checks passed)".into(),
-        started_at: "2025-03-14T12:07:31Z".into(),
-        finished_at: "2025-03-14T12:10:02Z".into(),
+        started_at: ts("2025-03-14T12:07:31Z"),
+        finished_at: Some(ts("2025-03-14T12:10:02Z")),
         duration_ms: 151_000,
         repository: Some("studysphere/studysphere".into()),
         sha: Some(SHA.into()),
@@ -223,12 +231,12 @@ fn success() -> RunReport {
         environment_url: Some("https://testing.studysphere.example.com".into()),
         release: Release {
             sha: Some(SHA.into()),
-            source: "environment:development".into(),
+            source: ReleaseSource::Environment("development".into()),
             id: "3f2a9c1b".into(),
             images: vec![ReleaseImage {
                 service: "auth-service".into(),
                 image: "studysphere.azurecr.io/studysphere/auth-service".into(),
-                digest: AUTH_DIGEST.into(),
+                digest: Digest::parse(AUTH_DIGEST).expect("a test digest"),
             }],
         },
         gate: gate_passed(),
@@ -255,7 +263,7 @@ fn success() -> RunReport {
         github: Some(GitHubRecord {
             deployment_id: 1_874_223_091,
             reused: true,
-            statuses: vec!["in_progress".into(), "success".into()],
+            statuses: vec![DeploymentState::InProgress, DeploymentState::Success],
         }),
         warnings: Vec::new(),
     }
@@ -316,21 +324,22 @@ fn crash_diagnosis(log_lines: Vec<String>) -> Diagnosis {
 
 fn failed(log_lines: Vec<String>) -> RunReport {
     let mut report = success();
-    report.outcome = "failed".into();
+    report.outcome = Outcome::Failed;
     report.summary = "deploy to testing failed (deployment/auth-service: CrashLoopBackOff: \
                       container auth-service is in CrashLoopBackOff (5 restarts)); rolled back"
         .into();
     report.path[1].state = StepState::Failed;
     report.path[1].release_id = None;
     report.path[1].at = None;
-    report.github.as_mut().unwrap().statuses = vec!["in_progress".into(), "failure".into()];
+    report.github.as_mut().unwrap().statuses =
+        vec![DeploymentState::InProgress, DeploymentState::Failure];
     let mut broken = workload("auth-service", 6, 7);
     broken.rollout = Some(RolloutOutcome::Failed);
     broken.rollout_ms = Some(101_200);
     broken.completed_at = None;
     broken.diagnosis = Some(crash_diagnosis(log_lines));
     broken.rollback = Some(RollbackReport {
-        outcome: "rolled-back",
+        outcome: RollbackOutcome::RolledBack,
         to_revision: Some(6),
         revision_after: Some(8),
         message: None,
@@ -338,14 +347,14 @@ fn failed(log_lines: Vec<String>) -> RunReport {
     });
     let mut other = workload("course-service", 4, 5);
     other.rollback = Some(RollbackReport {
-        outcome: "rolled-back",
+        outcome: RollbackOutcome::RolledBack,
         to_revision: Some(4),
         revision_after: Some(6),
         message: None,
         diagnosis: None,
     });
     let mut d = deploy(vec![broken, other], None);
-    d.outcome = "failed".into();
+    d.outcome = Outcome::Failed;
     d.warnings = vec!["ReplicaSet auth-service-7d9f8b6c5 kept 1 pod after the rollback".into()];
     report.deploy = Some(d);
     report
@@ -354,7 +363,7 @@ fn failed(log_lines: Vec<String>) -> RunReport {
 fn refused() -> RunReport {
     let mut report = success();
     report.environment = "production".into();
-    report.outcome = "refused".into();
+    report.outcome = Outcome::Refused;
     report.summary = "refused: release 3f2a9c1b has not passed testing".into();
     report.duration_ms = 2_400;
     report.environment_url = Some("https://studysphere.example.com".into());
@@ -528,10 +537,10 @@ fn log_lines_are_cleaned_and_cut() {
 #[test]
 fn rollback_failure_says_a_human_must_act() {
     let mut report = failed(vec!["boom".into()]);
-    report.outcome = "rollback-failed".into();
+    report.outcome = Outcome::RollbackFailed;
     let w = &mut report.deploy.as_mut().unwrap().workloads[0];
     let rollback = w.rollback.as_mut().unwrap();
-    rollback.outcome = "failed";
+    rollback.outcome = RollbackOutcome::Failed;
     rollback.revision_after = None;
     rollback.message = Some("revision 6 timed out: 0 of 3 pods ready".into());
     rollback.diagnosis = Some(crash_diagnosis(vec!["still broken".into()]));
@@ -613,9 +622,11 @@ fn hostile_strings_are_escaped_everywhere() {
     report.path[0].release_id = Some(evil.into());
     report.images[0].service = evil.into();
     report.images[0].tags = vec![evil.into()];
-    report.images[0].digest = format!("sha256:\"><img src=x onerror=alert(1)>{evil}");
+    // A parsed digest cannot carry this; the renderers must not rely on that.
+    report.images[0].digest =
+        Digest::unchecked(format!("sha256:\"><img src=x onerror=alert(1)>{evil}"));
     report.images[0].image = format!("reg/{evil}@sha256:x");
-    report.images[1].digest = "sha256:[x](https://evil.example) *b*".into();
+    report.images[1].digest = Digest::unchecked("sha256:[x](https://evil.example) *b*");
     report.environment_url = Some(format!("https://x.example/a) [b](javascript:{evil}"));
     report.run_url = Some("javascript:alert(1)".into());
     report.warnings = vec![evil.into()];
@@ -690,15 +701,15 @@ fn formatters() {
     assert_eq!(short_digest(AUTH_DIGEST), "sha256:4f1c2d3e4a5b");
     assert_eq!(short_sha(SHA), "3f2a9c1");
     assert_eq!(
-        clock("2025-03-14T12:03:11Z", "2025-03-14T23:00:00Z").unwrap(),
+        clock(ts("2025-03-14T12:03:11Z"), ts("2025-03-14T23:00:00Z")),
         "12:03"
     );
     assert_eq!(
-        clock("2025-03-13T12:03:11Z", "2025-03-14T01:00:00Z").unwrap(),
+        clock(ts("2025-03-13T12:03:11Z"), ts("2025-03-14T01:00:00Z")),
         "03-13 12:03"
     );
-    assert_eq!(age("2025-03-14T12:10:30Z", now()).unwrap(), "0s");
-    assert_eq!(age("2025-03-10T12:10:00Z", now()).unwrap(), "4d");
+    assert_eq!(age(ts("2025-03-14T12:10:30Z"), now()), "0s");
+    assert_eq!(age(ts("2025-03-10T12:10:00Z"), now()), "4d");
     assert_eq!(mermaid_text("a\"b#c<d>\n"), "a#quot;b#35;c#60;d#62; ");
 }
 

@@ -1,6 +1,6 @@
 //! Small formatters shared by the renderers: aligned columns, durations, sizes, times.
 
-use k8s_openapi::jiff::Timestamp;
+use jiff::Timestamp;
 
 use crate::untrusted::{html_text, server_text, short_digest};
 
@@ -69,38 +69,32 @@ pub(super) fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// `12:03` when `at` falls on the same UTC day as `reference`, else `05-01 12:03`; `None`
-/// when `at` is not a timestamp.
-pub(super) fn clock(at: &str, reference: &str) -> Option<String> {
-    let at: Timestamp = at.parse().ok()?;
-    let same_day = reference
-        .parse::<Timestamp>()
-        .is_ok_and(|r| r.strftime("%Y-%m-%d").to_string() == at.strftime("%Y-%m-%d").to_string());
-    Some(if same_day {
+/// `12:03` when `at` falls on the same UTC day as `reference`, else `05-01 12:03`.
+pub(super) fn clock(at: Timestamp, reference: Timestamp) -> String {
+    let same_day =
+        reference.strftime("%Y-%m-%d").to_string() == at.strftime("%Y-%m-%d").to_string();
+    if same_day {
         at.strftime("%H:%M").to_string()
     } else {
         at.strftime("%m-%d %H:%M").to_string()
-    })
+    }
 }
 
-/// `Mar 14 10:10` (UTC), or `None` when not a timestamp.
-pub(super) fn short_time(at: &str) -> Option<String> {
-    let at: Timestamp = at.parse().ok()?;
-    Some(at.strftime("%b %-d %H:%M").to_string())
+/// `Mar 14 10:10` (UTC).
+pub(super) fn short_time(at: Timestamp) -> String {
+    at.strftime("%b %-d %H:%M").to_string()
 }
 
-/// `2024-05-01 12:03:11 UTC`, or `None` when not a timestamp.
-pub(super) fn time_text(at: &str) -> Option<String> {
-    let at: Timestamp = at.parse().ok()?;
-    Some(at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+/// `2024-05-01 12:03:11 UTC`.
+pub(super) fn time_text(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `45s`, `12m`, `5h`, `3d` between `since` and `now`; a time in the future (clock skew)
 /// counts as `0s`.
-pub(super) fn age(since: &str, now: Timestamp) -> Option<String> {
-    let since: Timestamp = since.parse().ok()?;
+pub(super) fn age(since: Timestamp, now: Timestamp) -> String {
     let secs = now.as_second().saturating_sub(since.as_second()).max(0);
-    Some(if secs < 60 {
+    if secs < 60 {
         format!("{secs}s")
     } else if secs < 3600 {
         format!("{}m", secs / 60)
@@ -108,7 +102,7 @@ pub(super) fn age(since: &str, now: Timestamp) -> Option<String> {
         format!("{}h", secs / 3600)
     } else {
         format!("{}d", secs / 86400)
-    })
+    }
 }
 
 pub(super) fn plural(n: usize) -> &'static str {

@@ -156,6 +156,24 @@ pub fn default(rt: usize, o: &mut Value, fresh_id: &mut dyn FnMut() -> u64) {
     }
 }
 
+/// What an update keeps from the stored object when the new one leaves it out: a Service's
+/// allocated cluster IPs (`patchAllocatedValues` in the service registry), so a PUT or patch
+/// without `spec.clusterIP` keeps the address instead of failing as a change.
+pub fn keep_allocated(rt: usize, old: &Value, new: &mut Value) {
+    if rt != r::SERVICES || new["spec"]["type"] == "ExternalName" {
+        return;
+    }
+    let spec = object_at(new, &["spec"]);
+    for field in ["clusterIP", "clusterIPs"] {
+        let missing = spec.get(field).is_none_or(|v| {
+            v.is_null() || v.as_str() == Some("") || v.as_array().is_some_and(Vec::is_empty)
+        });
+        if missing && !old["spec"][field].is_null() {
+            spec.insert(field.into(), old["spec"][field].clone());
+        }
+    }
+}
+
 fn default_template(spec: &mut Map<String, Value>) {
     if let Some(pod_spec) = spec
         .get_mut("template")
@@ -366,10 +384,7 @@ pub fn validate(rt: usize, o: &Value, old: Option<&Value>) -> Result<(), ApiErro
             }
         }
         r::SERVICES => {
-            let kind = spec["type"].as_str().unwrap_or("ClusterIP");
-            if kind != "ExternalName" && spec["ports"].as_array().is_none_or(Vec::is_empty) {
-                errs.push(FieldError::required("spec.ports", ""));
-            }
+            validate_service(spec, &mut errs);
             if let Some(old) = old {
                 let (a, b) = (&old["spec"]["clusterIP"], &spec["clusterIP"]);
                 if !a.is_null() && a != b {
@@ -379,6 +394,28 @@ pub fn validate(rt: usize, o: &Value, old: Option<&Value>) -> Result<(), ApiErro
                         "may not change once set",
                     ));
                 }
+            }
+        }
+        r::INGRESSES => validate_ingress(spec, &mut errs),
+        r::ENDPOINTSLICES => {
+            let kind = &o["addressType"];
+            if kind.is_null() {
+                errs.push(FieldError::required("addressType", ""));
+            } else if !["IPv4", "IPv6", "FQDN"].contains(&kind.as_str().unwrap_or_default()) {
+                errs.push(FieldError::unsupported(
+                    "addressType",
+                    kind,
+                    &["FQDN", "IPv4", "IPv6"],
+                ));
+            }
+            if let Some(old) = old
+                && old["addressType"] != *kind
+            {
+                errs.push(FieldError::invalid(
+                    "addressType",
+                    kind,
+                    "field is immutable",
+                ));
             }
         }
         r::CONFIGMAPS | r::SECRETS => {
@@ -445,6 +482,153 @@ pub fn validate(rt: usize, o: &Value, old: Option<&Value>) -> Result<(), ApiErro
         Ok(())
     } else {
         Err(ApiError::invalid(t, name, &errs))
+    }
+}
+
+/// `ValidateService`'s checks on what a client writes: ports (numbers in range, names required
+/// and unique once there are several, `IsValidPortNum`), and the selector's labels.
+fn validate_service(spec: &Value, errs: &mut Vec<FieldError>) {
+    let kind = spec["type"].as_str().unwrap_or("ClusterIP");
+    let ports = spec["ports"].as_array().cloned().unwrap_or_default();
+    if kind != "ExternalName" && ports.is_empty() {
+        errs.push(FieldError::required("spec.ports", ""));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for (i, p) in ports.iter().enumerate() {
+        let at = format!("spec.ports[{i}]");
+        let name = p["name"].as_str().unwrap_or_default();
+        if ports.len() > 1 && name.is_empty() {
+            errs.push(FieldError::required(format!("{at}.name"), ""));
+        } else if !name.is_empty() {
+            if !selectors::is_dns_label(name) {
+                errs.push(FieldError::invalid(
+                    format!("{at}.name"),
+                    &json!(name),
+                    "a lowercase RFC 1123 label must consist of lower case alphanumeric \
+                     characters or '-', and must start and end with an alphanumeric character",
+                ));
+            }
+            if names.contains(&name) {
+                errs.push(FieldError::duplicate(format!("{at}.name"), &json!(name)));
+            }
+            names.push(name);
+        }
+        if !p["port"].as_i64().is_some_and(|n| (1..=65535).contains(&n)) {
+            errs.push(FieldError::invalid(
+                format!("{at}.port"),
+                &p["port"],
+                "must be between 1 and 65535, inclusive",
+            ));
+        }
+        if let Some(n) = p["targetPort"].as_i64()
+            && !(1..=65535).contains(&n)
+        {
+            errs.push(FieldError::invalid(
+                format!("{at}.targetPort"),
+                &p["targetPort"],
+                "must be between 1 and 65535, inclusive",
+            ));
+        }
+        let protocol = &p["protocol"];
+        if !protocol.is_null()
+            && !["TCP", "UDP", "SCTP"].contains(&protocol.as_str().unwrap_or_default())
+        {
+            errs.push(FieldError::unsupported(
+                format!("{at}.protocol"),
+                protocol,
+                &["SCTP", "TCP", "UDP"],
+            ));
+        }
+    }
+    for (k, v) in spec["selector"].as_object().into_iter().flatten() {
+        if let Err(e) = selectors::check_key(k) {
+            errs.push(FieldError::invalid("spec.selector", &json!(k), e));
+        }
+        if let Err(e) = selectors::check_value(v.as_str().unwrap_or("?")) {
+            errs.push(FieldError::invalid("spec.selector", v, e));
+        }
+    }
+}
+
+/// `ValidateIngressSpec` for rules and backends: every path has a supported `pathType`, an
+/// absolute `path` where the type needs one, and a backend naming a service and a port.
+fn validate_ingress(spec: &Value, errs: &mut Vec<FieldError>) {
+    if !spec["defaultBackend"].is_null() {
+        validate_ingress_backend(&spec["defaultBackend"], "spec.defaultBackend", errs);
+    }
+    for (i, rule) in spec["rules"].as_array().into_iter().flatten().enumerate() {
+        let paths = rule["http"]["paths"].as_array();
+        for (j, path) in paths.into_iter().flatten().enumerate() {
+            let at = format!("spec.rules[{i}].http.paths[{j}]");
+            let text = path["path"].as_str().unwrap_or_default();
+            match path["pathType"].as_str() {
+                None => {
+                    errs.push(FieldError::required(
+                        format!("{at}.pathType"),
+                        "pathType must be specified",
+                    ));
+                    continue;
+                }
+                Some("Exact" | "Prefix") if !text.starts_with('/') => {
+                    errs.push(FieldError::invalid(
+                        format!("{at}.path"),
+                        &json!(text),
+                        "must be an absolute path",
+                    ));
+                }
+                Some("ImplementationSpecific") if !text.is_empty() && !text.starts_with('/') => {
+                    errs.push(FieldError::invalid(
+                        format!("{at}.path"),
+                        &json!(text),
+                        "must be an absolute path",
+                    ));
+                }
+                Some("Exact" | "Prefix" | "ImplementationSpecific") => {}
+                Some(_) => errs.push(FieldError::unsupported(
+                    format!("{at}.pathType"),
+                    &path["pathType"],
+                    &["Exact", "ImplementationSpecific", "Prefix"],
+                )),
+            }
+            validate_ingress_backend(&path["backend"], &format!("{at}.backend"), errs);
+        }
+    }
+}
+
+fn validate_ingress_backend(backend: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    let service = &backend["service"];
+    match (backend["resource"].is_null(), service.is_null()) {
+        (false, false) => errs.push(FieldError::invalid(
+            at,
+            &json!(""),
+            "cannot set both resource and service backends",
+        )),
+        (false, true) => {}
+        (true, true) => errs.push(FieldError::invalid(
+            at,
+            &json!(""),
+            "resource or service must be specified",
+        )),
+        (true, false) => {
+            if service["name"].as_str().is_none_or(str::is_empty) {
+                errs.push(FieldError::required(format!("{at}.service.name"), ""));
+            }
+            let port = &service["port"];
+            let has_name = port["name"].as_str().is_some_and(|n| !n.is_empty());
+            let has_number = port["number"].as_i64().is_some_and(|n| n != 0);
+            if has_name && has_number {
+                errs.push(FieldError::invalid(
+                    at,
+                    &json!(""),
+                    "cannot set both port name & port number",
+                ));
+            } else if !has_name && !has_number {
+                errs.push(FieldError::required(
+                    format!("{at}.service.port"),
+                    "port name or number is required",
+                ));
+            }
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! annotations and events come out the way kubectl and client code read them:
 //! Deployment (`pkg/controller/deployment`: `rolling.go`, `sync.go`, `progress.go`),
 //! ReplicaSet, StatefulSet, DaemonSet, Job, HorizontalPodAutoscaler (bounds only),
-//! PodDisruptionBudget status, namespaces, and the garbage collector.
+//! PodDisruptionBudget status, namespaces, and the garbage collector; the endpoints
+//! controllers run in the same passes (`endpoints.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 
+use super::endpoints;
 use super::fields::{self, Part};
 use super::kubelet::{self, PodMemory};
 use super::object::{self, int, omit_zero, scaled, timestamp};
@@ -111,6 +113,7 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
             disruption_budget(st, &pdb);
         }
         kubelet::run(st, &mut ctx);
+        endpoints::run(st);
         if !st.store.dirty {
             break;
         }

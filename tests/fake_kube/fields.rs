@@ -70,6 +70,17 @@ fn list_type(field: &str, items: &[Value]) -> ListType {
     }
 }
 
+/// Maps and structs the schema marks atomic (`+mapType=atomic`, `+structType=atomic`): one
+/// field owned and replaced as a whole by apply. Every built-in label selector is (Service
+/// `spec.selector`, the workloads' and Jobs' `spec.selector`, PDB and NetworkPolicy selectors,
+/// affinity and spread `labelSelector`s), and so is `nodeSelector`.
+fn is_atomic_map(field: &str) -> bool {
+    matches!(
+        field,
+        "selector" | "nodeSelector" | "labelSelector" | "podSelector" | "namespaceSelector"
+    )
+}
+
 /// A key field's schema default (`protocol: TCP`), used when an item leaves it out.
 fn key_default(field: &str) -> Option<Value> {
     (field == "protocol").then(|| json!("TCP"))
@@ -140,7 +151,7 @@ pub fn field_set(v: &Value, part: Part) -> FieldSet {
 
 fn walk(v: &Value, path: Path, field: &str, out: &mut FieldSet) {
     match v {
-        Value::Object(m) if !m.is_empty() => {
+        Value::Object(m) if !m.is_empty() && !is_atomic_map(field) => {
             for (k, child) in m {
                 let mut p = path.clone();
                 p.push(Pe::Field(k.clone()));
@@ -291,7 +302,7 @@ fn prune_empty(v: &mut Value) {
 /// sets as unions, everything else replaced.
 fn merge_apply(live: &Value, config: &Value, field: &str) -> Value {
     match (live, config) {
-        (Value::Object(l), Value::Object(c)) => {
+        (Value::Object(l), Value::Object(c)) if !is_atomic_map(field) => {
             let mut out = l.clone();
             for (k, cv) in c {
                 if cv.is_null() {

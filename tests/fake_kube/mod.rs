@@ -12,8 +12,9 @@
 //! Namespaces, nodes, pods (+ `log`), events, services, configmaps, secrets, serviceaccounts,
 //! persistentvolumeclaims, endpoints, deployments, replicasets, statefulsets, daemonsets,
 //! controllerrevisions, jobs, cronjobs, HPAs (autoscaling/v2), PDBs (policy/v1), leases,
-//! ingresses, networkpolicies and RBAC objects; `status` and `scale` subresources; discovery
-//! (legacy and aggregated) and `/version` (v1.33).
+//! ingresses, networkpolicies, endpointslices (discovery.k8s.io/v1) and RBAC objects; `status`
+//! and `scale` subresources; the service proxy (`services/{name[:port]}/proxy/...`, see below);
+//! discovery (legacy and aggregated) and `/version` (v1.33).
 //!
 //! Like the real apiserver: errors are `Status` objects (NotFound, AlreadyExists, Conflict,
 //! Invalid with causes, BadRequest, Expired, TooManyRequests, Unauthorized ...); one
@@ -38,7 +39,21 @@
 //! DaemonSet (one pod per fake node), Job (Complete/Failed, backoffLimit,
 //! activeDeadlineSeconds, ttlSecondsAfterFinished), HPA (keeps replicas within min..max; there
 //! is no metrics server), PDB status, namespaces (default ServiceAccount, kube-root-ca.crt,
-//! termination), the scheduler and the kubelet.
+//! termination), Endpoints and EndpointSlices (`kubernetes.io/service-name`, the pods a
+//! Service's selector picks with `conditions.ready`; `endpoints.rs`), the scheduler and the
+//! kubelet.
+//!
+//! # The service proxy
+//! `/api/v1/namespaces/N/services/NAME[:PORT]/proxy/PATH` resolves like the real one (through
+//! the Service's Endpoints, 503 `no endpoints available` when no ready pod has the port; a
+//! request without a port only matches an unnamed Service port) and takes turns over the ready
+//! pods. Pods are not processes, so a test registers the HTTP server that answers for them:
+//! [`FakeKube::set_http_backend`] (`"prod"`, `"app=web,version=blue"`, `url`) or
+//! [`FakeKube::set_pod_http_backend`] for one pod; a pod without one answers 200 with a JSON
+//! echo `{pod, namespace, image, labels, port, method, path, query}`. A smoke check through the
+//! proxy therefore reaches the pods the Service selects right now: after a selector switch
+//! the Endpoints follow within one controller pass, as on a cluster they follow within the
+//! controller manager's sync.
 //!
 //! # Time
 //! Durations an object states in seconds (`progressDeadlineSeconds`, `minReadySeconds`,
@@ -100,9 +115,11 @@
 
 mod admission;
 mod controllers;
+mod endpoints;
 mod fields;
 mod kubelet;
 mod object;
+mod proxy;
 mod registry;
 mod resources;
 mod selectors;
@@ -112,6 +129,7 @@ mod status;
 mod store;
 mod tls;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -347,9 +365,10 @@ impl Builder {
             knobs: self.knobs,
             memory: controllers::Memory::default(),
             requests: Vec::new(),
+            proxy_turns: HashMap::new(),
         };
         seed(&mut state);
-        let shared = Shared::new(state, port);
+        let shared = Shared::new(state, port, self.tls);
         let (acceptor, ca_pem) = match self.tls {
             true => {
                 let (acceptor, pem) = tls::acceptor();
@@ -445,6 +464,7 @@ impl FakeKube {
                 faults: Vec::new(),
                 paused: false,
                 nodes: vec!["fake-node-1".into()],
+                backends: Vec::new(),
             },
             history: 10_000,
             tls: false,
@@ -521,6 +541,16 @@ impl FakeKube {
         kube::Client::try_from(config).expect("client builds")
     }
 
+    /// A `kube::Client` whose requests reach the server's handler directly, in the caller's
+    /// runtime, without a socket. For tests under `#[tokio::test(start_paused = true)]`: over a
+    /// real connection the paused clock jumps ahead (to the client's read timeout) while the
+    /// runtime waits for bytes; here every answer is ready when polled. What a request starts
+    /// (a watch's stream and timeout) runs on the caller's clock; the controllers keep their
+    /// own thread and real time.
+    pub fn in_process_client(&self) -> kube::Client {
+        kube::Client::new(server::InProcess(self.shared.clone()), "default")
+    }
+
     /// Adds a fault while running.
     pub fn inject(&self, fault: Fault) {
         let times = fault.times();
@@ -561,6 +591,38 @@ impl FakeKube {
             .knobs
             .logs
             .push((image_substring.to_string(), text.to_string()));
+    }
+
+    /// Sends service proxy requests for the pods in `namespace` that `selector` matches (label
+    /// selector syntax: `app=web,version=blue`, `track in (stable)`) to the HTTP server at
+    /// `url` (`http://127.0.0.1:PORT`; only its host and port are used). The newest
+    /// registration that matches a pod wins; a pod with none answers with a JSON echo of its
+    /// name, image and labels (see `proxy.rs`).
+    ///
+    /// # Panics
+    /// When `selector` does not parse.
+    pub fn set_http_backend(&self, namespace: &str, selector: &str, url: &str) {
+        let selector = selectors::LabelSelector::parse(selector)
+            .unwrap_or_else(|e| panic!("set_http_backend: {selector:?}: {e}"));
+        self.add_backend(namespace, state::PodMatch::Selected(selector), url);
+    }
+
+    /// [`FakeKube::set_http_backend`] for one pod, by name.
+    pub fn set_pod_http_backend(&self, namespace: &str, pod: &str, url: &str) {
+        self.add_backend(namespace, state::PodMatch::Named(pod.to_string()), url);
+    }
+
+    /// Forgets every HTTP backend: pods answer with the echo again.
+    pub fn clear_http_backends(&self) {
+        self.shared.lock().knobs.backends.clear();
+    }
+
+    fn add_backend(&self, namespace: &str, pods: state::PodMatch, url: &str) {
+        self.shared.lock().knobs.backends.push(state::HttpBackend {
+            namespace: namespace.to_string(),
+            pods,
+            url: url.to_string(),
+        });
     }
 
     /// Every request received so far, oldest first.

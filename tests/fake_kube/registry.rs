@@ -206,6 +206,7 @@ pub fn update(
     }
     new["apiVersion"] = json!(t.api_version());
     new["kind"] = json!(t.kind);
+    admission::keep_allocated(rt, old, &mut new);
     admission::default(rt, &mut new, &mut || st.store.next_id());
     if opts.validate {
         admission::validate(rt, &new, Some(old))?;

@@ -406,6 +406,18 @@ pub static TYPES: &[ResourceType] = &[
         false,
         false
     ),
+    rt!(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        true,
+        [],
+        false,
+        false,
+        true
+    ),
 ];
 
 pub const NAMESPACES: usize = 0;
@@ -416,6 +428,7 @@ pub const SERVICES: usize = 4;
 pub const CONFIGMAPS: usize = 5;
 pub const SECRETS: usize = 6;
 pub const SERVICEACCOUNTS: usize = 7;
+pub const ENDPOINTS: usize = 9;
 pub const DEPLOYMENTS: usize = 10;
 pub const REPLICASETS: usize = 11;
 pub const STATEFULSETS: usize = 12;
@@ -424,6 +437,8 @@ pub const CONTROLLERREVISIONS: usize = 14;
 pub const JOBS: usize = 15;
 pub const HPAS: usize = 17;
 pub const PDBS: usize = 18;
+pub const INGRESSES: usize = 20;
+pub const ENDPOINTSLICES: usize = 26;
 
 /// The type served at `group/version/plural`.
 pub fn by_path(group: &str, version: &str, plural: &str) -> Option<usize> {
@@ -514,7 +529,7 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
                 "singularName": "",
                 "namespaced": t.namespaced,
                 "kind": kind,
-                "verbs": if sub == "log" { vec!["get"] } else { vec!["get", "patch", "update"] },
+                "verbs": subresource_verbs(sub),
             }));
         }
     }
@@ -545,7 +560,19 @@ fn subresources(t: &ResourceType) -> Vec<(&'static str, &'static str)> {
     if t.plural == "pods" {
         subs.push(("log", "Pod"));
     }
+    if t.plural == "services" {
+        subs.push(("proxy", "ServiceProxyOptions"));
+    }
     subs
+}
+
+/// What discovery says a subresource accepts (`services/proxy` as the real server lists it).
+fn subresource_verbs(sub: &str) -> Vec<&'static str> {
+    match sub {
+        "log" => vec!["get"],
+        "proxy" => vec!["create", "delete", "get", "patch", "update"],
+        _ => vec!["get", "patch", "update"],
+    }
 }
 
 /// The `Content-Type` of aggregated discovery, and what a client puts in `Accept` to get it.
@@ -572,7 +599,7 @@ pub fn aggregated(core: bool) -> Value {
                             json!({
                                 "subresource": sub,
                                 "responseKind": { "group": if kind == "Scale" { "autoscaling" } else { t.group }, "version": "v1", "kind": kind },
-                                "verbs": if sub == "log" { vec!["get"] } else { vec!["get", "patch", "update"] },
+                                "verbs": subresource_verbs(sub),
                             })
                         })
                         .collect();
@@ -613,6 +640,7 @@ fn the_index_constants_name_their_types() {
         (CONFIGMAPS, "configmaps"),
         (SECRETS, "secrets"),
         (SERVICEACCOUNTS, "serviceaccounts"),
+        (ENDPOINTS, "endpoints"),
         (DEPLOYMENTS, "deployments"),
         (REPLICASETS, "replicasets"),
         (STATEFULSETS, "statefulsets"),
@@ -621,6 +649,8 @@ fn the_index_constants_name_their_types() {
         (JOBS, "jobs"),
         (HPAS, "horizontalpodautoscalers"),
         (PDBS, "poddisruptionbudgets"),
+        (INGRESSES, "ingresses"),
+        (ENDPOINTSLICES, "endpointslices"),
     ] {
         assert_eq!(TYPES[index].plural, plural);
     }

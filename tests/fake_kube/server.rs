@@ -1,7 +1,8 @@
 //! The HTTP face: hyper on 127.0.0.1, bearer-token authentication, injected faults, the
 //! request log, and routing on (method, path segments) to the verbs of the Kubernetes REST API:
 //! get, list, watch, create, update, patch (apply, JSON, merge, strategic), delete,
-//! deletecollection, the `status` and `scale` subresources, pod logs and discovery.
+//! deletecollection, the `status` and `scale` subresources, pod logs, the service proxy and
+//! discovery.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -24,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use super::fields::{self, Part};
 use super::kubelet::{self, LogOpts};
 use super::object;
+use super::proxy::{self, ProxyRequest};
 use super::registry::{self, DeleteOpts, Ownership, Propagation, WriteOpts};
 use super::resources::{self as r, ResourceType, TYPES};
 use super::selectors::{FieldSelector, LabelSelector};
@@ -72,6 +74,10 @@ enum Reply {
     Discovery(Value),
     Text(u16, String),
     Stream(&'static str, mpsc::UnboundedReceiver<Bytes>),
+    /// A service proxy request to send on once the state is unlocked.
+    Forward(proxy::Forward),
+    /// An answer through the service proxy, or the proxy's own redirect.
+    Proxied(proxy::Answer),
     /// Close the connection without answering (an injected fault).
     Drop,
 }
@@ -88,6 +94,9 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                // Go's listeners set TCP_NODELAY, so watch events leave at once (not after
+                // a delayed ACK).
+                let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let tls = tls.clone();
                 let mut stop = stop.clone();
@@ -123,9 +132,13 @@ struct Req {
     method: String,
     path: String,
     query: Vec<(String, String)>,
+    /// The query as sent, without `?`.
+    raw_query: String,
     content_type: String,
     accept: String,
     user_agent: String,
+    /// Every header, for what the service proxy passes on.
+    headers: hyper::HeaderMap,
     body: Bytes,
 }
 
@@ -142,10 +155,14 @@ impl Req {
     }
 }
 
-async fn handle(
+/// Answers one request: from a connection, or from [`InProcess`] without one.
+pub async fn handle<B>(
     shared: Arc<Shared>,
-    req: Request<hyper::body::Incoming>,
-) -> Result<Response<Body>, std::io::Error> {
+    req: Request<B>,
+) -> Result<Response<Body>, std::io::Error>
+where
+    B: hyper::body::Body<Data = Bytes>,
+{
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -159,6 +176,7 @@ async fn handle(
         header("user-agent"),
         header("authorization"),
     );
+    let headers = req.headers().clone();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or_default().to_string();
@@ -172,13 +190,15 @@ async fn handle(
         method,
         path,
         query: parse_query(&raw_query),
+        raw_query: raw_query.clone(),
         content_type,
         accept,
         user_agent,
+        headers,
         body,
     };
     let mut warning = None;
-    let (reply, write) = {
+    let (reply, write, index) = {
         let mut st = shared.lock();
         let index = st.requests.len();
         st.requests.push(RecordedRequest {
@@ -214,16 +234,26 @@ async fn handle(
         };
         let code = match &reply {
             Ok(Reply::Json(c, _) | Reply::Text(c, _)) => *c,
-            Ok(Reply::Stream(..) | Reply::Discovery(_)) => 200,
+            Ok(Reply::Proxied(a)) => a.status,
+            Ok(Reply::Stream(..) | Reply::Discovery(_) | Reply::Forward(_)) => 200,
             Ok(Reply::Drop) => 0,
             Err(e) => e.code,
         };
         st.requests[index].status = code;
-        (reply, r.method != "GET")
+        (reply, r.method != "GET", index)
     };
     if write {
         shared.wake.notify_one();
     }
+    let reply = match reply {
+        Ok(Reply::Forward(forward)) => {
+            let answer = proxy::send(&shared, forward, &r.method, &r.headers, r.body.clone()).await;
+            let code = answer.as_ref().map_or_else(|e| e.code, |a| a.status);
+            shared.lock().requests[index].status = code;
+            answer.map(Reply::Proxied)
+        }
+        other => other,
+    };
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
@@ -262,6 +292,16 @@ async fn handle(
                 .insert("content-type", content_type.parse().expect("ascii"));
             resp
         }
+        Reply::Proxied(answer) => {
+            let mut resp = Response::new(Body::Full(Some(answer.body)));
+            *resp.status_mut() = hyper::StatusCode::from_u16(answer.status)
+                .unwrap_or(hyper::StatusCode::BAD_GATEWAY);
+            for (name, value) in answer.headers {
+                resp.headers_mut().append(name, value);
+            }
+            resp
+        }
+        Reply::Forward(_) => unreachable!("forwarded above"),
         Reply::Drop => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::ConnectionAborted,
@@ -276,6 +316,42 @@ async fn handle(
         }
     }
     Ok(resp)
+}
+
+/// The server as a tower service in the caller's runtime, for a `kube::Client` without a
+/// socket (see `FakeKube::in_process_client`): the request gets the server's token and goes
+/// to [`handle`] as a connection's would.
+#[derive(Clone)]
+pub struct InProcess(pub Arc<Shared>);
+
+impl tower::Service<Request<kube::client::Body>> for InProcess {
+    type Response = Response<Body>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, std::io::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<kube::client::Body>) -> Self::Future {
+        let token = self.0.lock().knobs.token.clone();
+        if let Ok(value) = format!("Bearer {token}").parse() {
+            req.headers_mut()
+                .insert(hyper::header::AUTHORIZATION, value);
+        }
+        let shared = self.0.clone();
+        // Read the body first: kube's body is not `Sync`, and `handle` borrows its request.
+        let (parts, body) = req.into_parts();
+        Box::pin(async move {
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let req = Request::from_parts(parts, http_body_util::Full::new(bytes));
+            handle(shared, req).await
+        })
+    }
 }
 
 fn json_response(code: u16, v: &Value) -> Response<Body> {
@@ -362,11 +438,70 @@ fn route(
         ("GET", ["apis", group, version]) => r::api_resource_list(group, version)
             .map(|v| Reply::Json(200, v))
             .ok_or_else(ApiError::route_not_found),
+        (
+            method,
+            [
+                "api",
+                "v1",
+                "namespaces",
+                ns,
+                "services",
+                id,
+                "proxy",
+                rest @ ..,
+            ],
+        ) => service_proxy(st, r, method, ns, id, rest),
         (_, ["api", "v1", rest @ ..]) => resource(shared, st, r, "", "v1", rest, warning),
         (_, ["apis", group, version, rest @ ..]) => {
             resource(shared, st, r, group, version, rest, warning)
         }
         _ => Err(ApiError::route_not_found()),
+    }
+}
+
+/// `services/{id}/proxy/...`: resolved now, sent once the state is unlocked. A GET or HEAD of
+/// the proxy root without its slash is redirected to it first (`proxyRedirectsforRootPath`).
+fn service_proxy(
+    st: &mut State,
+    r: &Req,
+    method: &str,
+    ns: &str,
+    id: &str,
+    rest: &[&str],
+) -> Result<Reply, ApiError> {
+    if !proxy::METHODS.contains(&method) {
+        return Err(ApiError::method_not_allowed(method));
+    }
+    let trailing_slash = r.path.ends_with('/');
+    if rest.is_empty() && !trailing_slash && (method == "GET" || method == "HEAD") {
+        let query = if r.raw_query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", r.raw_query)
+        };
+        let location = format!("{}/{query}", r.path);
+        return Ok(Reply::Proxied(proxy::Answer {
+            status: 301,
+            headers: vec![(
+                hyper::header::LOCATION,
+                location
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("invalid path"))?,
+            )],
+            body: Bytes::new(),
+        }));
+    }
+    let req = ProxyRequest {
+        ns,
+        id,
+        rest,
+        trailing_slash,
+        query: &r.raw_query,
+        method,
+    };
+    match proxy::resolve(st, &req)? {
+        proxy::Plan::Forward(forward) => Ok(Reply::Forward(forward)),
+        proxy::Plan::Echo(v) => Ok(Reply::Json(200, v)),
     }
 }
 
@@ -701,6 +836,7 @@ fn check_body(body: &Value, target: &Target<'_>, name: Option<&str>) -> Result<(
             t.api_version()
         )));
     }
+    decodes_as_strings(body, t)?;
     let body_ns = object::namespace(body);
     if t.namespaced && !body_ns.is_empty() && body_ns != target.ns {
         return Err(ApiError::bad_request(
@@ -712,6 +848,34 @@ fn check_body(body: &Value, target: &Target<'_>, name: Option<&str>) -> Result<(
         if !body_name.is_empty() && body_name != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Labels and annotations are `map[string]string`: a number or boolean there (an unquoted
+/// `canary-weight: 10` in YAML) fails decoding with Go's words, before any validation.
+fn decodes_as_strings(body: &Value, t: &ResourceType) -> Result<(), ApiError> {
+    for field in ["labels", "annotations"] {
+        for v in body["metadata"][field]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, v)| v)
+        {
+            let json_type = match v {
+                Value::Null | Value::String(_) => continue,
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::Array(_) => "array",
+                Value::Object(_) => "object",
+            };
+            return Err(ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: json: cannot \
+                 unmarshal {json_type} into Go struct field ObjectMeta.metadata.{field} of type string",
+                kind = t.kind,
+                version = t.version,
             )));
         }
     }
@@ -762,6 +926,24 @@ fn write_scale(
     let rv = object::resource_version(scale);
     if !rv.is_empty() && rv != object::resource_version(old) {
         return Err(ApiError::conflict(target.t, object::name(old)));
+    }
+    // `ValidateScale`, worded for the Scale object rather than its workload.
+    let replicas = &scale["spec"]["replicas"];
+    if !replicas.is_null() && replicas.as_i64().is_none_or(|n| n < 0) {
+        let name = object::name(old);
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: \
+                 must be greater than or equal to 0"
+            ),
+            json!({ "name": name, "group": "autoscaling", "kind": "Scale", "causes": [{
+                "reason": "FieldValueInvalid",
+                "message": format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                "field": "spec.replicas",
+            }]}),
+        ));
     }
     let mut new = old.clone();
     new["spec"]["replicas"] = scale["spec"]["replicas"].clone();

@@ -1,12 +1,16 @@
 //! Everything the server, the controllers and the test-facing handle share, behind one mutex:
 //! the store, the knobs tests turn, the controllers' memory and the request log.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::controllers::Memory;
+use super::object;
+use super::selectors::LabelSelector;
 use super::store::Store;
 use super::{Behavior, Fault, RecordedRequest, WatchDrop};
 
@@ -29,6 +33,34 @@ pub struct Knobs {
     pub faults: Vec<(Fault, usize)>,
     pub paused: bool,
     pub nodes: Vec<String>,
+    /// The HTTP servers standing in for pods behind the service proxy, newest last.
+    pub backends: Vec<HttpBackend>,
+}
+
+/// Which pods a test's HTTP server answers for.
+#[derive(Debug, Clone)]
+pub enum PodMatch {
+    Selected(LabelSelector),
+    Named(String),
+}
+
+/// One [`super::FakeKube::set_http_backend`] registration.
+#[derive(Debug, Clone)]
+pub struct HttpBackend {
+    pub namespace: String,
+    pub pods: PodMatch,
+    /// `http://127.0.0.1:PORT`: only its host and port are used.
+    pub url: String,
+}
+
+impl HttpBackend {
+    pub fn serves(&self, pod: &Value) -> bool {
+        object::namespace(pod) == self.namespace
+            && match &self.pods {
+                PodMatch::Selected(selector) => selector.matches(&object::labels(pod)),
+                PodMatch::Named(name) => object::name(pod) == name,
+            }
+    }
 }
 
 impl Knobs {
@@ -43,6 +75,8 @@ pub struct State {
     pub knobs: Knobs,
     pub memory: Memory,
     pub requests: Vec<RecordedRequest>,
+    /// The service proxy's next turn per `namespace/service-id` (round robin over addresses).
+    pub proxy_turns: HashMap<String, usize>,
 }
 
 /// The shared handle: state plus the bell the controllers wait on.
@@ -50,14 +84,20 @@ pub struct Shared {
     state: Mutex<State>,
     pub wake: Notify,
     pub port: u16,
+    /// Serving HTTPS (the service proxy's `X-Forwarded-Proto` and rewritten redirects say so).
+    pub tls: bool,
+    /// The service proxy's client, made on first use inside the server's runtime.
+    pub http: OnceLock<reqwest::Client>,
 }
 
 impl Shared {
-    pub fn new(state: State, port: u16) -> Arc<Shared> {
+    pub fn new(state: State, port: u16, tls: bool) -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(state),
             wake: Notify::new(),
             port,
+            tls,
+            http: OnceLock::new(),
         })
     }
 

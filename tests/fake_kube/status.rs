@@ -233,9 +233,19 @@ impl FieldError {
         }
     }
 
+    /// `Duplicate value: <value>`.
+    pub fn duplicate(field: impl Into<String>, value: &Value) -> FieldError {
+        FieldError {
+            field: field.into(),
+            reason: "FieldValueDuplicate",
+            detail: go_value(value),
+        }
+    }
+
     fn message(&self) -> String {
         let kind = match self.reason {
             "FieldValueRequired" => "Required value",
+            "FieldValueDuplicate" => "Duplicate value",
             "FieldValueForbidden" => "Forbidden",
             "FieldValueNotSupported" => "Unsupported value",
             _ => "Invalid value",

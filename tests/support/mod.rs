@@ -1,10 +1,14 @@
-//! Test harness for the registry tests: the real distribution registry (Debian's
+//! Test harness: for the registry tests, the real distribution registry (Debian's
 //! `docker-registry`) started on a free 127.0.0.1 port, the doubles in front of it (token
-//! server, ACR, Entra, GitHub OIDC, fault proxy) and generated images.
+//! server, ACR, Entra, GitHub OIDC, fault proxy) and generated images; for the metric analysis
+//! tests, the real Prometheus scraping a test exporter; for the command tests, the promotion
+//! project they run the binary on (`project`).
 
 pub mod front;
 pub mod images;
 pub mod keys;
+pub mod project;
+pub mod prometheus;
 pub mod registry;
 
 use front::{AzureSetup, Front, FrontConfig, Policy};
