@@ -4,14 +4,22 @@
 //! step), and each workload's pod template gets a hash of the Secrets it reads, so a changed
 //! value rolls out with the Deployment.
 //!
-//! Every value is masked the moment it is read (and its base64 form, which is what the Secret
-//! object carries), and [`ManagedSecret`] prints only names and keys. Pure apart from masking:
-//! the variables come through a lookup, applying is left to the deploy.
+//! - [`read_variables`] reads the variables (the one step with a side effect): every value is
+//!   masked the moment it is read, and so is its base64 form, which is what the Secret object
+//!   carries;
+//! - [`materialize`] turns them into [`ManagedSecret`]s, which print only names and keys, and
+//!   [`annotate_pod_templates`] hashes them into the pod templates (both pure);
+//! - [`hide_values`] replaces the values of any Secret object with a keyed hash, for anything
+//!   that shows objects to people (a plan, a diff).
 //!
 //! # Caveats
-//! The Secret keeps its name and changes in place. Rolling a Deployment back restores the
-//! previous pod template (and its hash annotation) but not the previous values; content-addressed
-//! names, as the ConfigMap has, would be needed for that.
+//! The Secret keeps its name and changes in place, so names written in manifests and read by
+//! other tools keep working. Rolling a Deployment back restores the previous pod template (and
+//! its hash annotation) but not the previous values; content-addressed names, as the ConfigMap
+//! has, would be needed for that. The hash on the pod template is not keyed (it must stay the
+//! same from run to run, or every deploy would roll): like Helm's `checksum/secret` annotation
+//! and kustomize's hashed Secret names, it lets someone who can read the Deployment test a
+//! guess at a short value.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,8 +29,9 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+use super::live::ValueHasher;
 use super::render::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
-use crate::actions::{Console, Secret, mask};
+use crate::actions::{Console, Secret, Variable, mask};
 use crate::config::yaml::Pos;
 use crate::config::{ConfigError, ConfigErrors, SecretRef};
 
@@ -190,35 +199,64 @@ impl MissingVariables {
     }
 }
 
+/// The job's variables `fromEnv` Secrets are made of, by name, as they were read.
+pub type Variables = BTreeMap<String, Variable>;
+
+/// Reads every variable the `fromEnv` entries of `refs` name, once each, through `read` (which
+/// masks what it reads), and masks the base64 form of each value too: that is the text a Secret
+/// object carries, and masking matches exact text only.
+pub fn read_variables<'a>(
+    refs: impl IntoIterator<Item = &'a SecretRef>,
+    read: impl Fn(&str) -> Variable,
+    console: &Console,
+) -> Variables {
+    let mut variables = Variables::new();
+    for variable in refs.into_iter().flat_map(|r| r.from_env.values()) {
+        if variables.contains_key(variable) {
+            continue;
+        }
+        let value = read(variable);
+        if let Variable::Set(secret) = &value {
+            mask(&encode(secret.expose()), console);
+        }
+        variables.insert(variable.clone(), value);
+    }
+    variables
+}
+
+/// An environment's `fromEnv` Secrets, as far as their variables have values.
+#[derive(Debug, Clone)]
+pub struct Materialized {
+    /// The Secrets every variable of which has a value.
+    pub secrets: Vec<ManagedSecret>,
+    /// The variables without one (their Secrets are not in `secrets`).
+    pub missing: Option<MissingVariables>,
+}
+
 /// The Secrets of `refs` that promote-action creates (`fromEnv`), for `environment`'s
-/// `namespace`, each value read through `lookup` and masked at once. References to existing
+/// `namespace`, from `variables` (a variable not in it counts as unset). References to existing
 /// Secrets are skipped.
-///
-/// # Errors
-/// [`MissingVariables`] naming every variable that is unset or empty; then nothing is returned.
 pub fn materialize(
     environment: &str,
     namespace: &str,
     refs: &[SecretRef],
-    lookup: impl Fn(&str) -> Option<String>,
-    console: &Console,
-) -> Result<Vec<ManagedSecret>, MissingVariables> {
+    variables: &Variables,
+) -> Materialized {
     let mut secrets = Vec::new();
     let mut missing = Vec::new();
     for r in refs.iter().filter(|r| r.is_managed()) {
         let mut data = BTreeMap::new();
+        let mut complete = true;
         for (key, variable) in &r.from_env {
-            let absence = match lookup(variable) {
-                Some(value) if !value.is_empty() => {
-                    // The object carries the base64 form: mask that too (`mask` matches exact
-                    // text only).
-                    mask(&encode(&value), console);
-                    data.insert(key.clone(), Secret::new(value, console));
+            let absence = match variables.get(variable) {
+                Some(Variable::Set(value)) => {
+                    data.insert(key.clone(), value.clone());
                     continue;
                 }
-                Some(_) => Absence::Empty,
-                None => Absence::NotSet,
+                Some(Variable::Empty) => Absence::Empty,
+                Some(Variable::Unset) | None => Absence::NotSet,
             };
+            complete = false;
             missing.push(MissingVariable {
                 secret: r.name.clone(),
                 key: key.clone(),
@@ -227,21 +265,65 @@ pub fn materialize(
                 pos: r.pos,
             });
         }
-        secrets.push(ManagedSecret {
-            name: r.name.clone(),
-            namespace: namespace.to_string(),
-            environment: environment.to_string(),
-            data,
-        });
+        if complete {
+            secrets.push(ManagedSecret {
+                name: r.name.clone(),
+                namespace: namespace.to_string(),
+                environment: environment.to_string(),
+                data,
+            });
+        }
     }
-    if missing.is_empty() {
-        Ok(secrets)
-    } else {
-        Err(MissingVariables {
+    Materialized {
+        secrets,
+        missing: (!missing.is_empty()).then(|| MissingVariables {
             environment: environment.to_string(),
             missing,
-        })
+        }),
     }
+}
+
+/// Replaces each value of a Secret object (`data`, base64, and `stringData`) with `***` and
+/// its keyed hash, so a plan or a diff shows whether a value changed and never what it is. The
+/// hash is of the value itself, as `kube::live` hashes a live Secret's, so a rendered Secret and
+/// the live one compare equal when their values are. The copy of the whole object that
+/// `kubectl apply` keeps in an annotation is hidden the same way. Other kinds are left alone.
+pub fn hide_values(object: &mut Value, hasher: &ValueHasher) {
+    if object["kind"] != "Secret" {
+        return;
+    }
+    if let Some(copy) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+        .and_then(|a| a.get_mut(LAST_APPLIED))
+    {
+        *copy = Value::from(hidden(hasher, copy.as_str().unwrap_or_default().as_bytes()));
+    }
+    if let Some(data) = object.get_mut("data").and_then(Value::as_object_mut) {
+        for value in data.values_mut() {
+            let text = value.as_str().unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap_or_else(|_| text.as_bytes().to_vec());
+            *value = Value::from(hidden(hasher, &bytes));
+        }
+    }
+    if let Some(data) = object.get_mut("stringData").and_then(Value::as_object_mut) {
+        for value in data.values_mut() {
+            *value = Value::from(hidden(
+                hasher,
+                value.as_str().unwrap_or_default().as_bytes(),
+            ));
+        }
+    }
+}
+
+/// Client-side `kubectl apply`'s record of what it last applied: the whole object, values too.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// `*** sha256:0123456789ab`.
+fn hidden(hasher: &ValueHasher, value: &[u8]) -> String {
+    format!("*** {}", hasher.hash(value))
 }
 
 /// Adds [`ANNOTATION_SECRETS_HASH`] to the pod template of every Deployment, StatefulSet,
@@ -349,12 +431,26 @@ mod tests {
         Console::new(false)
     }
 
+    /// What `Context::read_var` gives for a process environment `env`.
+    fn read_from(env: &BTreeMap<String, String>) -> impl Fn(&str) -> Variable + '_ {
+        |name| match env.get(name) {
+            Some(value) if value.is_empty() => Variable::Empty,
+            Some(value) => Variable::Set(Secret::new(value.clone(), &console())),
+            None => Variable::Unset,
+        }
+    }
+
+    fn variables(env: &BTreeMap<String, String>, refs: &[SecretRef]) -> Variables {
+        read_variables(refs, read_from(env), &console())
+    }
+
     #[test]
     fn secrets_are_built_from_the_jobs_variables_and_masked_as_they_are_read() {
         let (url, jwt) = (unique("postgres://u:p@db"), unique("jwt"));
         let env = BTreeMap::from([
             ("DEV_DATABASE_URL".to_string(), url.clone()),
             ("DEV_JWT_SECRET".to_string(), jwt.clone()),
+            ("UNRELATED".to_string(), unique("unrelated")),
         ]);
         let refs = [
             secret_ref(
@@ -365,20 +461,32 @@ mod tests {
                 ],
                 14,
             ),
-            secret_ref("existing", &[], 15),
+            secret_ref("again", &[("URL", "DEV_DATABASE_URL")], 15),
+            secret_ref("existing", &[], 16),
         ];
-        let secrets = materialize(
-            "development",
-            "dev",
-            &refs,
-            |v| env.get(v).cloned(),
-            &console(),
-        )
-        .expect("every variable is set");
-        assert_eq!(secrets.len(), 1, "an existing Secret is only referenced");
-        let object = secrets[0].to_object();
+        let read = variables(&env, &refs);
         assert_eq!(
-            object,
+            read.keys().collect::<Vec<_>>(),
+            ["DEV_DATABASE_URL", "DEV_JWT_SECRET"],
+            "each named variable once, and no other"
+        );
+        for value in [url.clone(), encode(&url), jwt.clone(), encode(&jwt)] {
+            assert_eq!(
+                redact(&format!("x {value} y")),
+                "x *** y",
+                "masked as read: {value}"
+            );
+        }
+        let made = materialize("development", "dev", &refs, &read);
+        assert!(made.missing.is_none());
+        let names: Vec<&str> = made.secrets.iter().map(ManagedSecret::name).collect();
+        assert_eq!(
+            names,
+            ["azure-secrets", "again"],
+            "an existing Secret is only referenced"
+        );
+        assert_eq!(
+            made.secrets[0].to_object(),
             json!({
                 "apiVersion": "v1",
                 "kind": "Secret",
@@ -394,34 +502,28 @@ mod tests {
                 "data": { "DATABASE_URL": encode(&url), "JWT_SECRET": encode(&jwt) },
             })
         );
-        for value in [url.clone(), encode(&url), jwt.clone(), encode(&jwt)] {
-            assert_eq!(
-                redact(&format!("x {value} y")),
-                "x *** y",
-                "masked: {value}"
-            );
-        }
     }
 
     #[test]
     fn missing_and_empty_variables_are_all_named_with_their_place() {
         let set = unique("set");
         let env = BTreeMap::from([
-            ("SET".to_string(), set),
+            ("SET".to_string(), set.clone()),
             ("EMPTY".to_string(), String::new()),
         ]);
         let refs = [
             secret_ref("a", &[("ONE", "SET"), ("TWO", "UNSET")], 14),
             secret_ref("b", &[("THREE", "EMPTY")], 20),
+            secret_ref("c", &[("FOUR", "SET")], 26),
         ];
-        let err = materialize(
-            "production",
-            "prod",
-            &refs,
-            |v| env.get(v).cloned(),
-            &console(),
-        )
-        .unwrap_err();
+        let made = materialize("production", "prod", &refs, &variables(&env, &refs));
+        let names: Vec<&str> = made.secrets.iter().map(ManagedSecret::name).collect();
+        assert_eq!(
+            names,
+            ["c"],
+            "only the Secrets whose variables all have values"
+        );
+        let err = made.missing.expect("two variables have no value");
         let got: Vec<(&str, &str, &str, Absence, usize)> = err
             .missing
             .iter()
@@ -455,20 +557,16 @@ mod tests {
              variable UNSET (key TWO of secret a) is not set"
         );
         assert_eq!(errors.0.len(), 2);
+        assert!(!format!("{errors:?}").contains(&set));
     }
 
     #[test]
     fn a_managed_secret_never_prints_its_values() {
         let value = unique("hunter2");
         let env = BTreeMap::from([("V".to_string(), value.clone())]);
-        let secrets = materialize(
-            "testing",
-            "test",
-            &[secret_ref("s", &[("PASSWORD", "V")], 3)],
-            |v| env.get(v).cloned(),
-            &console(),
-        )
-        .unwrap();
+        let refs = [secret_ref("s", &[("PASSWORD", "V")], 3)];
+        let read = variables(&env, &refs);
+        let secrets = materialize("testing", "test", &refs, &read).secrets;
         let s = &secrets[0];
         assert_eq!(s.to_string(), "secret/s (keys PASSWORD)");
         assert_eq!(
@@ -480,6 +578,7 @@ mod tests {
             format!("{s:?}"),
             format!("{s:#?}"),
             format!("{secrets:?}"),
+            format!("{read:?}"),
         ] {
             assert!(
                 !printed.contains(&value) && !printed.contains(&encode(&value)),
@@ -488,17 +587,44 @@ mod tests {
         }
     }
 
+    /// Equal values hide as equal text, different ones differently; nothing of the value shows.
+    #[test]
+    fn hidden_values_tell_a_change_without_showing_the_value() {
+        let hasher = ValueHasher::with_key([7; 32]);
+        let (old, new) = (unique("old"), unique("new"));
+        let hide = |object: Value| {
+            let mut object = object;
+            hide_values(&mut object, &hasher);
+            object
+        };
+        let applied = json!({ "kind": "Secret", "data": { "K": encode(&old) } }).to_string();
+        let live = hide(json!({
+            "kind": "Secret",
+            "metadata": { "annotations": { LAST_APPLIED: applied } },
+            "data": { "K": encode(&old) },
+        }));
+        let same = hide(json!({ "kind": "Secret", "stringData": { "K": old.clone() } }));
+        let changed = hide(json!({ "kind": "Secret", "data": { "K": encode(&new) } }));
+        assert_eq!(live["data"]["K"], same["stringData"]["K"]);
+        assert_ne!(live["data"]["K"], changed["data"]["K"]);
+        let shown = live["data"]["K"].as_str().unwrap();
+        assert!(shown.starts_with("*** sha256:"), "{shown}");
+        for object in [&live, &same, &changed] {
+            let text = object.to_string();
+            for value in [&old, &new, &encode(&old), &encode(&new)] {
+                assert!(!text.contains(value.as_str()), "{text}");
+            }
+        }
+        let config_map = json!({ "kind": "ConfigMap", "data": { "K": "v" } });
+        assert_eq!(hide(config_map.clone()), config_map, "only Secrets");
+    }
+
     fn managed(name: &str, value: &str) -> ManagedSecret {
         let env = BTreeMap::from([("V".to_string(), value.to_string())]);
-        materialize(
-            "e",
-            "ns",
-            &[secret_ref(name, &[("K", "V")], 1)],
-            |v| env.get(v).cloned(),
-            &console(),
-        )
-        .unwrap()
-        .remove(0)
+        let refs = [secret_ref(name, &[("K", "V")], 1)];
+        materialize("e", "ns", &refs, &variables(&env, &refs))
+            .secrets
+            .remove(0)
     }
 
     fn workload(kind: &str, pod: Value) -> Value {
