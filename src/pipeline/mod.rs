@@ -23,6 +23,7 @@ use anyhow::Context as _;
 use crate::actions::{Annotation, Console, Context, Outputs};
 use crate::config::ConfigErrors;
 use crate::kube::Provenance;
+use crate::kube::secret_env::{self, Variables};
 use crate::outcome::{Outcome, outcome_of};
 pub use cluster::connect_to;
 
@@ -52,6 +53,19 @@ pub(crate) fn environments<'a>(
         Some(name) => Ok(vec![crate::plan::environment(config, name)?]),
         None => Ok(config.environments.iter().collect()),
     }
+}
+
+/// Reads the job's variables the `fromEnv` Secrets of `environments` are made of, each masked
+/// the moment it is read (see `kube::secret_env::read_variables`).
+pub(crate) fn read_secret_variables<'a>(
+    rt: &Runtime<'_>,
+    environments: impl IntoIterator<Item = &'a crate::config::Environment>,
+) -> Variables {
+    secret_env::read_variables(
+        environments.into_iter().flat_map(|e| &e.secrets),
+        |name| rt.ctx.read_var(name, rt.console),
+        rt.console,
+    )
 }
 
 /// Writes a command's JSON report as `file_name` into `output_dir` (default: the runner's temp
