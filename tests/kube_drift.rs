@@ -14,7 +14,8 @@ use crate::util::{DIGEST_A, Run, parse_file_commands, promote, run};
 const STAGING_TOKEN: &str = "staging-tok-3a91c07e55d2";
 const PRODUCTION_TOKEN: &str = "production-tok-b82f4410c6a9";
 
-/// Staging and production, declared equal but for replicas; both read `app-secrets`.
+/// Staging and production, declared equal but for replicas; both read `app-secrets`: in staging
+/// one someone created, in production one promote-action makes from the job's `PROD_TOKEN`.
 const PROMOTION: &str = "registry: registry.example.com
 services:
   - name: web
@@ -34,7 +35,8 @@ environments:
     replicas: 2
     rollout: { timeout: 30s }
     config: { LOG_LEVEL: info }
-    secrets: [app-secrets]
+    secrets:
+      - { name: app-secrets, fromEnv: { TOKEN: PROD_TOKEN } }
 ";
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
@@ -97,7 +99,7 @@ impl Project {
 
     /// `promote <verb> <args> --kubeconfig-path … --output-dir <out>` with a job summary and an
     /// outputs file in `out`, as the runner gives them.
-    fn run(&self, verb: &str, args: &[&str], out: &Path) -> Written {
+    fn run(&self, verb: &str, args: &[&str], out: &Path, variables: &[(&str, &str)]) -> Written {
         std::fs::create_dir_all(out).unwrap();
         let (summary, outputs) = (out.join("summary.md"), out.join("outputs"));
         let mut cmd = promote();
@@ -111,7 +113,8 @@ impl Project {
             .arg(out)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_STEP_SUMMARY", &summary)
-            .env("GITHUB_OUTPUT", &outputs);
+            .env("GITHUB_OUTPUT", &outputs)
+            .envs(variables.iter().copied());
         let run = run(&mut cmd);
         let optional = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
         Written {
@@ -122,30 +125,34 @@ impl Project {
         }
     }
 
-    /// The namespace and its `app-secrets` (as someone created it, not promote-action), then
-    /// `promote deploy` of DIGEST_A.
+    /// The namespace (and in staging its `app-secrets`, as someone created it), then
+    /// `promote deploy` of DIGEST_A with `PROD_TOKEN` set to `token`.
     fn deploy(&self, fake: &FakeKube, environment: &str, token: &str) -> Written {
         fake.put(json!({
             "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": environment },
         }));
-        fake.put(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": { "name": "app-secrets", "namespace": environment },
-            "data": { "TOKEN": base64::engine::general_purpose::STANDARD.encode(token) },
-        }));
+        if environment == "staging" {
+            fake.put(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": { "name": "app-secrets", "namespace": environment },
+                "data": { "TOKEN": base64::engine::general_purpose::STANDARD.encode(token) },
+            }));
+        }
         let image = format!("web=registry.example.com/team/web@{DIGEST_A}");
         let out = self.dir.path().join(format!("deploy-{environment}"));
         let deployed = self.run(
             "deploy",
             &["--environment", environment, "--image", &image],
             &out,
+            &[("PROD_TOKEN", token)],
         );
         assert_eq!(deployed.run.code, 0, "{:?}", deployed.run);
         deployed
     }
 
+    /// `promote drift`, as a scheduled job runs it: without the Secrets' variables.
     fn drift(&self, out: &str) -> Written {
-        self.run("drift", &[], &self.dir.path().join(out))
+        self.run("drift", &[], &self.dir.path().join(out), &[])
     }
 }
 
@@ -187,6 +194,10 @@ fn a_hand_edit_in_production_is_reported_with_its_manager_and_fails_the_check() 
     for deployed in &deploys {
         assert_no_secret(&deployed.everything());
     }
+    assert!(
+        fake.get("Secret", "production", "app-secrets").is_some(),
+        "made from PROD_TOKEN"
+    );
 
     // As promoted: replicas and the Secret's value differ, as promotion.yml declares.
     let before = project.drift("before");

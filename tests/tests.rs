@@ -39,6 +39,9 @@ mod kube_connect;
 mod kube_deploy;
 /// `promote drift` against the fake API server: declared differences, hand edits, no secrets.
 mod kube_drift;
+/// `fromEnv` Secrets in `deploy`, `run` and `plan` against the fake API server: applied first,
+/// rolled on a new value, missing variables, and no value anywhere.
+mod kube_secrets;
 /// The jobs of promote.yml run in sequence by the binary as the runner starts it, against the
 /// real registry and the fake Kubernetes and GitHub APIs.
 mod pipeline_e2e;
