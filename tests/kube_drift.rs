@@ -1,6 +1,6 @@
-//! `promote drift` through the binary against the fake API server: two environments deployed by
-//! the binary, compared side by side before and after a hand edit (exit 0, then 1). No Secret
-//! value may appear in anything either command writes.
+//! `promote drift` through the binary (and as the action, from `INPUT_*`) against the fake API
+//! server: two environments deployed by the binary, compared side by side before and after a
+//! hand edit (exit 0, then 1). No Secret value may appear in anything either command writes.
 
 use std::path::{Path, PathBuf};
 
@@ -154,6 +154,29 @@ impl Project {
     fn drift(&self, out: &str) -> Written {
         self.run("drift", &[], &self.dir.path().join(out), &[])
     }
+
+    /// `command: drift` as the runner starts the action: no arguments, the inputs as
+    /// `INPUT_*` variables.
+    fn drift_action(&self, out: &str) -> Written {
+        let out = self.dir.path().join(out);
+        std::fs::create_dir_all(&out).unwrap();
+        let (summary, outputs) = (out.join("summary.md"), out.join("outputs"));
+        let mut cmd = promote();
+        cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("GITHUB_OUTPUT", &outputs)
+            .env("INPUT_COMMAND", "drift")
+            .env("INPUT_CONFIG", self.dir.path().join("promotion.yml"))
+            .env("INPUT_KUBECONFIG-PATH", &self.kubeconfig)
+            .env("INPUT_OUTPUT-DIR", &out);
+        let run = run(&mut cmd);
+        Written {
+            summary: std::fs::read_to_string(&summary).unwrap_or_default(),
+            outputs: std::fs::read_to_string(&outputs).unwrap_or_default(),
+            report: std::fs::read_to_string(out.join("promote-drift.json")).unwrap_or_default(),
+            run,
+        }
+    }
 }
 
 fn assert_no_secret(text: &str) {
@@ -243,7 +266,7 @@ fn a_hand_edit_in_production_is_reported_with_its_manager_and_fails_the_check() 
             .unwrap();
     });
 
-    let after = project.drift("after");
+    let after = project.drift_action("after");
     assert_eq!(
         after.run.code, 1,
         "exit 1 on undeclared drift: {:?}",

@@ -116,3 +116,53 @@ async fn read_live(
         .await
         .map_err(|e| unreadable(e.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drift::{Column, HandEdit, ServiceDrift};
+
+    fn report(unreadable: bool, hand_edit: bool) -> DriftReport {
+        DriftReport {
+            environments: vec![Column {
+                environment: "production".into(),
+                namespace: "prod".into(),
+                error: unreadable.then(|| "connection refused".to_string()),
+            }],
+            services: vec![ServiceDrift {
+                service: "web".into(),
+                not_deployed: Vec::new(),
+                rows: Vec::new(),
+                hand_edits: if hand_edit {
+                    vec![HandEdit {
+                        environment: "production".into(),
+                        object: "deployment/web".into(),
+                        manager: "kubectl-edit".into(),
+                        operation: "Update".into(),
+                        time: None,
+                        since_promotion: true,
+                        fields: vec![".spec.replicas".into()],
+                    }]
+                } else {
+                    Vec::new()
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn exit_1_on_undeclared_drift_or_an_environment_it_could_not_read() {
+        let cases = [
+            ("clean", false, false, Outcome::Success),
+            ("a hand edit", false, true, Outcome::Failed),
+            ("a cluster it could not read", true, false, Outcome::Failed),
+        ];
+        for (name, unreadable, hand_edit, want) in cases {
+            assert_eq!(
+                outcome(&report(unreadable, hand_edit)),
+                want,
+                "case: {name}"
+            );
+        }
+    }
+}
