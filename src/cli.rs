@@ -129,6 +129,9 @@ pub enum Command {
     /// Create or update GitHub environments' protection rules from the promotion file, or check them.
     #[command(subcommand)]
     Environments(EnvironmentsCommand),
+    /// Delivery metrics from GitHub's deployments: frequency, lead time, change failure rate and
+    /// time to restore, against the seed's targets.
+    Metrics(MetricsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +189,19 @@ pub struct DriftArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Write promote-drift.json here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// How far back to measure: `30d`, `2w`, `12h`, `1d12h` or a number of days.
+    #[arg(long, default_value = "30d", value_parser = parse_window)]
+    pub since: std::time::Duration,
+    /// Only this environment (default: all GitHub has, in the promotion file's order).
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: Option<String>,
+    /// Write promote-metrics.json here (default: the runner's temp directory).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
 }
@@ -474,6 +490,38 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// `metrics --since`: `30d`, `2w`, `12h`, `1d12h` or a bare number of days (the targets are
+/// weekly, so windows are spoken of in days and weeks); more than zero.
+fn parse_window(text: &str) -> Result<std::time::Duration, String> {
+    use std::time::Duration;
+    const DAY: f64 = 86_400.0;
+    let expected = "a window such as `30d`, `2w`, `12h` or a number of days";
+    let text = text.trim();
+    let invalid = || format!("expected {expected}, found {text:?}");
+    let scaled = |number: &str, seconds: f64| {
+        let n: f64 = number
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+            .ok_or_else(invalid)?;
+        Duration::try_from_secs_f64(n * seconds).map_err(|_| format!("{}: too long", invalid()))
+    };
+    let window = if text.parse::<f64>().is_ok() {
+        scaled(text, DAY)?
+    } else if let Some(weeks) = text.strip_suffix('w') {
+        scaled(weeks, 7.0 * DAY)?
+    } else {
+        crate::config::units::parse_duration(text).map_err(|_| invalid())?
+    };
+    if window.is_zero() {
+        return Err(format!(
+            "{}: the window must be longer than zero",
+            invalid()
+        ));
+    }
+    Ok(window)
+}
+
 pub fn parse_from(argv: Vec<OsString>) -> Result<Cli, clap::Error> {
     Cli::try_parse_from(argv)
 }
@@ -547,6 +595,44 @@ mod tests {
                 "input `{}` has no `--{flag}` flag",
                 def.name
             );
+        }
+    }
+
+    #[test]
+    fn a_window_is_days_weeks_or_a_duration() {
+        const DAY: u64 = 86_400;
+        for (text, want) in [
+            ("30", 30 * DAY),
+            ("30d", 30 * DAY),
+            (" 2w ", 14 * DAY),
+            ("1.5w", 21 * DAY / 2),
+            ("12h", 12 * 3600),
+            ("1d12h", DAY + 12 * 3600),
+            ("0.5", DAY / 2),
+        ] {
+            assert_eq!(
+                parse_window(text),
+                Ok(std::time::Duration::from_secs(want)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_window_that_is_not_one_says_what_is_expected() {
+        for (text, why) in [
+            ("", "a window such as"),
+            ("0d", "longer than zero"),
+            ("0", "longer than zero"),
+            ("0w", "longer than zero"),
+            ("-3", "found \"-3\""),
+            ("thirty days", "found \"thirty days\""),
+            ("3y", "found \"3y\""),
+            ("xw", "found \"xw\""),
+            ("1e300", "too long"),
+        ] {
+            let err = parse_window(text).expect_err(text);
+            assert!(err.contains(why), "{text}: {err}");
         }
     }
 

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod drift;
 pub mod github;
+pub mod kpi;
 pub mod kube;
 pub mod outcome;
 pub mod pipeline;

@@ -93,21 +93,20 @@ fn main() -> ExitCode {
 /// One function per subcommand.
 async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Result<Outcome> {
     match &cli.command {
-        cli::Command::Plan(args) => pipeline::plan::run_plan(rt, &cli.global, args).await,
-        cli::Command::Push(args) => pipeline::push::run_push(rt, &cli.global, args).await,
-        cli::Command::Copy(args) => pipeline::copy::run_copy(rt, &cli.global, args).await,
-        cli::Command::Deploy(args) => pipeline::deploy::run_deploy(rt, &cli.global, args).await,
-        cli::Command::Rollback(args) => {
-            pipeline::rollback::run_rollback(rt, &cli.global, args).await
-        }
-        cli::Command::History(args) => pipeline::history::run_history(rt, &cli.global, args).await,
-        cli::Command::Verify(args) => pipeline::verify::run_verify(rt, &cli.global, args).await,
-        cli::Command::Run(args) => pipeline::run::run_promotion(rt, &cli.global, args).await,
-        cli::Command::Status(args) => pipeline::status::run_status(rt, &cli.global, args).await,
-        cli::Command::Drift(args) => pipeline::drift::run_drift(rt, &cli.global, args).await,
+        cli::Command::Plan(args) => pipeline::run_plan(rt, &cli.global, args).await,
+        cli::Command::Push(args) => pipeline::run_push(rt, &cli.global, args).await,
+        cli::Command::Copy(args) => pipeline::run_copy(rt, &cli.global, args).await,
+        cli::Command::Deploy(args) => pipeline::run_deploy(rt, &cli.global, args).await,
+        cli::Command::Rollback(args) => pipeline::run_rollback(rt, &cli.global, args).await,
+        cli::Command::History(args) => pipeline::run_history(rt, &cli.global, args).await,
+        cli::Command::Verify(args) => pipeline::run_verify(rt, &cli.global, args).await,
+        cli::Command::Run(args) => pipeline::run_promotion(rt, &cli.global, args).await,
+        cli::Command::Status(args) => pipeline::run_status(rt, &cli.global, args).await,
+        cli::Command::Drift(args) => pipeline::run_drift(rt, &cli.global, args).await,
         cli::Command::Environments(command) => {
-            pipeline::environments::run_environments(rt, &cli.global, command).await
+            pipeline::run_environments(rt, &cli.global, command).await
         }
+        cli::Command::Metrics(args) => pipeline::run_metrics(rt, &cli.global, args).await,
     }
 }
 

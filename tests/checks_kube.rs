@@ -243,7 +243,10 @@ fn deployment(image: &str, replicas: u32) -> Value {
             "selector": { "matchLabels": { "app": "web" } },
             "template": {
                 "metadata": { "labels": { "app": "web" } },
-                "spec": { "containers": [{ "name": "web", "image": image }] },
+                "spec": { "containers": [{
+                    "name": "web", "image": image,
+                    "ports": [{ "name": "http", "containerPort": 8080 }],
+                }] },
             },
         },
     })
@@ -396,6 +399,43 @@ fn smoke_checks_through_the_service_proxy() {
             "every request went through the API server"
         );
     }
+}
+
+/// promotion.yml's `port` is the container's (8080); the Service maps its port 80 to the
+/// container port named `http`. A real API server answers 503 for `web:8080` there, so the proxy
+/// must address the Service port that reaches 8080: `web:80`.
+#[test]
+fn the_service_proxy_addresses_the_service_port_that_reaches_the_container_port() {
+    let fake = FakeKube::start();
+    rolled_out(&fake, "registry.example.com/team/web:1", 1);
+    let mut service: Value = serde_saphyr::from_str(
+        "apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: staging}
+spec:
+  selector: {app: web}
+  ports: [{name: metrics, port: 9090, targetPort: 9090}, {name: http, port: 80, targetPort: http}]
+",
+    )
+    .unwrap();
+    service["metadata"]["namespace"] = json!("staging");
+    fake.put(service.clone());
+    let backend = TestService::http(vec![("/health", Route::always(Answer::ok("ok")))]);
+    fake.set_http_backend("staging", "app=web", &backend.url(""));
+    let project = staging(
+        &fake,
+        "    checks:
+      smoke:
+        - { name: health, via: service-proxy, path: /health, samples: 3, concurrency: 1 }",
+    )
+    .with_manifest("service.yaml", &serde_saphyr::to_string(&service).unwrap());
+    let out = project.verify();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        project.report("verify")["checks"][0]["smoke"]["target"],
+        "/api/v1/namespaces/staging/services/web:80/proxy/health"
+    );
+    assert_eq!(backend.count("/health"), 4, "readiness, then 3 samples");
 }
 
 /// The issue's end-to-end story up to the verdict: the deploy succeeds, then verification

@@ -684,7 +684,7 @@ fn the_kubeconfig_input_is_masked_by_credential_value_and_line() {
 /// test does not move: that rule is `lock::decide`'s, table-tested beside it.
 #[tokio::test(start_paused = true)]
 async fn the_lease_is_renewed_while_held_and_released_after() {
-    use promote_action::kube::lock::{self, LockError, LockRequest};
+    use promote_action::kube::{LockError, LockRequest, acquire_lock};
     let fake = FakeKube::start();
     let client = fake.in_process_client();
     fake.put(serde_json::json!({
@@ -698,7 +698,7 @@ async fn the_lease_is_renewed_while_held_and_released_after() {
         timeout,
         lease_duration: Duration::from_secs(3),
     };
-    let held = lock::acquire(&client, &request("run-1", Duration::ZERO), &|_| {})
+    let held = acquire_lock(&client, &request("run-1", Duration::ZERO), &|_| {})
         .await
         .expect("a free lease is taken");
     let renew_time = |fake: &FakeKube| {
@@ -718,7 +718,7 @@ async fn the_lease_is_renewed_while_held_and_released_after() {
         .count();
     assert_eq!(renewals, 3, "at 1 s, 2 s and 3 s");
     let waited = std::sync::Mutex::new(Vec::new());
-    let refused = lock::acquire(
+    let refused = acquire_lock(
         &client,
         &request("run-2", Duration::from_millis(500)),
         &|holder| waited.lock().unwrap().push(holder.to_string()),
@@ -735,7 +735,7 @@ async fn the_lease_is_renewed_while_held_and_released_after() {
         fake.get("Lease", "staging", "promote-staging-web")
             .is_none()
     );
-    let next = lock::acquire(&client, &request("run-2", Duration::ZERO), &|_| {})
+    let next = acquire_lock(&client, &request("run-2", Duration::ZERO), &|_| {})
         .await
         .expect("free again");
     next.release().await;
@@ -772,8 +772,10 @@ spec: {selector: {app: web}}
 /// measurements the deploy issue asks for. Printed with `--nocapture`.
 mod measure {
     use super::*;
-    use promote_action::kube::apply::{self, Force, Mode};
-    use promote_action::kube::rollout::{self, RolloutOutcome, Workload, WorkloadKind};
+    use promote_action::kube::{
+        APPLY_CONCURRENCY, Force, Mode, RolloutOutcome, Workload, WorkloadKind, apply_all,
+        wait_for_rollout,
+    };
 
     /// How many watches of `collection` (`/apis/apps/v1/namespaces/bench/deployments`) the
     /// fake has opened so far: a wait that has one open sees every change after it.
@@ -807,7 +809,7 @@ mod measure {
             "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": "bench" },
         }));
         let objects = config_maps(100);
-        let sequential = apply::apply_all(&client, &objects, Mode::Write, Force::No, 1).await;
+        let sequential = apply_all(&client, &objects, Mode::Write, Force::No, 1).await;
         assert!(sequential.errors.is_empty(), "{:?}", sequential.errors);
         let objects: Vec<Value> = objects
             .into_iter()
@@ -816,20 +818,12 @@ mod measure {
                 o
             })
             .collect();
-        let concurrent = apply::apply_all(
-            &client,
-            &objects,
-            Mode::Write,
-            Force::No,
-            apply::CONCURRENCY,
-        )
-        .await;
+        let concurrent =
+            apply_all(&client, &objects, Mode::Write, Force::No, APPLY_CONCURRENCY).await;
         assert!(concurrent.errors.is_empty(), "{:?}", concurrent.errors);
         eprintln!(
             "MEASURE apply 100 objects: sequential {:?}, concurrent ({}) {:?}",
-            sequential.elapsed,
-            apply::CONCURRENCY,
-            concurrent.elapsed
+            sequential.elapsed, APPLY_CONCURRENCY, concurrent.elapsed
         );
         assert_eq!(concurrent.applied.len(), 100);
     }
@@ -961,7 +955,7 @@ mod measure {
                 let client = client.clone();
                 tokio::spawn(async move {
                     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-                    let r = rollout::wait(&client, &workload, deadline, &|_, _| {}).await;
+                    let r = wait_for_rollout(&client, &workload, deadline, &|_, _| {}).await;
                     (r, std::time::Instant::now())
                 })
             };

@@ -33,6 +33,9 @@ mod fake_kube_tests;
 /// The GitHub client against the fake GitHub: deployments, statuses, retries, rate limits,
 /// environments, the sticky comment.
 mod github_api;
+/// The delivery metrics over histories seeded into the fake GitHub: paging to the window,
+/// rate limits, 5,000 deployments (and the benchmark `scripts/bench-metrics` runs).
+mod github_kpi;
 /// Connecting: AKS through ARM with refreshed Entra tokens, kubeconfig inputs and contexts.
 mod kube_connect;
 /// `deploy`, `rollback`, `history` end to end against the fake API server; measurements.
@@ -42,6 +45,8 @@ mod kube_drift;
 /// `fromEnv` Secrets in `deploy`, `run` and `plan` against the fake API server: applied first,
 /// rolled on a new value, missing variables, and no value anywhere.
 mod kube_secrets;
+/// `promote metrics` through the binary: as the action, with `--json`, and its invalid input.
+mod metrics_cmd;
 /// The jobs of promote.yml run in sequence by the binary as the runner starts it, against the
 /// real registry and the fake Kubernetes and GitHub APIs.
 mod pipeline_e2e;

@@ -6,18 +6,26 @@
 //! OIDC request URL and token from `actions::Context`) and does not talk to the registry API
 //! itself: the ACR refresh token goes to `registry` as `Credentials::RefreshToken`. Every token
 //! is a [`Secret`], masked the moment it is read.
+//!
+//! With ARM's token it also asks for an AKS cluster's user credential ([`user_credential`]): a
+//! kubeconfig for `kube::connect`, which builds the client.
+
+mod aks;
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 
 use crate::actions::{Console, Secret};
-use crate::registry::{clean_server_text, jwt_claims, scheme_for};
+use crate::registry::{jwt_claims, scheme_for};
+use crate::untrusted::server_text;
+
+pub use aks::{ARM_BASE, UserCredential, user_credential};
 
 /// Entra's public cloud authority; sovereign clouds (and tests) pass another.
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// The audience of the GitHub ID token that Entra's federated credentials expect.
-pub const GITHUB_AUDIENCE: &str = "api://AzureADTokenExchange";
+const GITHUB_AUDIENCE: &str = "api://AzureADTokenExchange";
 /// Scope for ACR's `/oauth2/exchange`.
 pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
 /// Scope for Azure Resource Manager.
@@ -66,6 +74,17 @@ pub enum Error {
         status: StatusCode,
         detail: String,
     },
+    /// ARM refused `listClusterUserCredential`; `hint` says what usually fixes it.
+    #[error("Azure Resource Manager answered {status} for the credentials of AKS cluster {cluster}: {detail}{}", hint.map(|h| format!(" — {h}")).unwrap_or_default())]
+    Arm {
+        cluster: String,
+        status: StatusCode,
+        detail: String,
+        hint: Option<&'static str>,
+    },
+    /// ARM's answer holds no kubeconfig.
+    #[error("the credentials ARM returned for AKS cluster {cluster} are not usable: {detail}")]
+    ArmCredential { cluster: String, detail: String },
     #[error("request to {url} failed")]
     Connection {
         url: String,
@@ -206,7 +225,7 @@ impl Identity {
         if !status.is_success() {
             return Err(Error::GithubOidc {
                 status,
-                detail: clean_server_text(body.trim()),
+                detail: server_text(body.trim()),
             });
         }
         #[derive(serde::Deserialize)]
@@ -255,7 +274,7 @@ fn entra_error(status: StatusCode, body: &str, client_id: &str, subject: Option<
     let hint = match code {
         Some(70021) => Some(format!(
             "no federated credential of app {client_id} matches the GitHub token's subject{}: add one for exactly that subject (issuer https://token.actions.githubusercontent.com, audience {GITHUB_AUDIENCE})",
-            subject.map(|s| format!(" `{}`", clean_server_text(s))).unwrap_or_default()
+            subject.map(|s| format!(" `{}`", server_text(s))).unwrap_or_default()
         )),
         Some(700024) => Some(
             "the GitHub ID token was expired or not yet valid when Entra checked it; promote requests a fresh one for every exchange, so check the runner's clock".to_string(),
@@ -270,7 +289,7 @@ fn entra_error(status: StatusCode, body: &str, client_id: &str, subject: Option<
     Error::Entra {
         status,
         code,
-        detail: clean_server_text(&detail),
+        detail: server_text(&detail),
         hint,
     }
 }
@@ -309,7 +328,7 @@ pub async fn acr_refresh_token(
         return Err(Error::AcrExchange {
             registry: registry.to_string(),
             status,
-            detail: clean_server_text(body.trim()),
+            detail: server_text(body.trim()),
         });
     }
     #[derive(serde::Deserialize)]

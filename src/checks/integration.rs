@@ -7,41 +7,33 @@
 //! A test container may print a JUnit XML report between the marker lines of [`super::junit`];
 //! its counts and failing test names go into the report. The Job's result decides the check.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::{AsyncBufReadExt as _, StreamExt as _};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::junit::{self, BEGIN_MARKER, END_MARKER};
 use super::report::{CheckKind, CheckReport, IntegrationReport};
-use crate::actions::{Console, redact};
+use crate::actions::Console;
 use crate::config::IntegrationCheck;
-use crate::kube::api::server_text;
-use crate::kube::hooks::evaluate_job;
-use crate::kube::rollout::RolloutState;
-use crate::kube::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
+use crate::kube::{
+    JobEnd, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER, delete_job, follow_job, print_job_line,
+};
 
 /// Labels the Job and its pod with the check's name.
-pub const LABEL_CHECK: &str = "promote.studysphere.dev/check";
+const LABEL_CHECK: &str = "promote.studysphere.dev/check";
 /// An hour: long enough to read a leftover Job's log by hand, short enough not to pile up.
 const TTL_AFTER_FINISHED: u32 = 3600;
 /// Time beyond the Job's own `activeDeadlineSeconds` for the Job controller to mark it failed
 /// (and for the pod to be scheduled and its image pulled before the deadline counts).
 const GRACE: Duration = Duration::from_secs(60);
-/// How long the log stream may take to drain once the Job has finished.
-const LOG_DRAIN: Duration = Duration::from_secs(5);
-/// Job status polls start fast (a quick test is noticed quickly) and slow down to this.
-const MAX_POLL: Duration = Duration::from_secs(2);
 
 /// The Job's name: `verify-<check>-<suffix>`, at most 52 characters so that pod names
 /// (`<job>-xxxxx`) and the `job-name` label stay within 63.
-pub fn job_name(check: &str, suffix: &str) -> String {
+fn job_name(check: &str, suffix: &str) -> String {
     let mut name: String = check
         .chars()
         .map(|c| match c.to_ascii_lowercase() {
@@ -75,7 +67,7 @@ fn label_value(text: &str) -> String {
 
 /// The Job for `check`: one pod, no retries (a flaky test must not pass on its second try
 /// unnoticed), `activeDeadlineSeconds` from the check's timeout.
-pub fn job_object(
+fn job_object(
     check: &IntegrationCheck,
     name: &str,
     namespace: &str,
@@ -172,7 +164,7 @@ pub async fn run(
         crate::config::units::format_duration(check.timeout)
     );
     if let Err(e) = jobs.create(&PostParams::default(), &job).await {
-        let e = crate::kube::api::ApiError::from(e);
+        let e = crate::kube::ApiError::from(e);
         details.status = "not started".into();
         report.reason = Some(format!("starting job/{name} failed: {e}"));
         report.integration = Some(details);
@@ -180,54 +172,41 @@ pub async fn run(
         return report;
     }
 
-    console.start_group(&format!("Integration check {} (job/{name})", check.name));
-    let log = Arc::new(Mutex::new(String::new()));
-    let follower = tokio::spawn(follow_log(
-        client.clone(),
-        namespace.to_string(),
-        name.clone(),
-        log.clone(),
-    ));
     let deadline = started + check.timeout + GRACE;
-    let state = wait(&jobs, &name, deadline).await;
-    let mut follower = follower;
-    if tokio::time::timeout(LOG_DRAIN, &mut follower)
-        .await
-        .is_err()
-    {
-        follower.abort();
-    }
-    let mut text = std::mem::take(&mut *log.lock().unwrap_or_else(PoisonError::into_inner));
-    if text.is_empty() {
-        // The pod finished before the stream started: read its log once.
-        text = read_log(client, namespace, &name).await.unwrap_or_default();
-        print_log(&text);
-    }
-    console.end_group();
+    let run = follow_job(
+        client,
+        console,
+        namespace,
+        &name,
+        &format!("Integration check {} (job/{name})", check.name),
+        deadline,
+        junit_hidden(),
+    )
+    .await;
 
-    let failure = match &state {
-        Ok(RolloutState::Complete) => {
+    let failure = match &run.end {
+        JobEnd::Complete => {
             details.status = "succeeded".into();
             None
         }
-        Ok(RolloutState::Failed(why)) => {
+        JobEnd::Failed(why) => {
             details.status = format!("failed: {why}");
             Some(format!("job/{name} failed: {why}"))
         }
-        Ok(RolloutState::Waiting(_)) | Err(None) => {
+        JobEnd::TimedOut => {
             details.status = "timed out".into();
             Some(format!(
                 "job/{name} did not finish within {}",
                 crate::config::units::format_duration(check.timeout + GRACE)
             ))
         }
-        Err(Some(e)) => {
+        JobEnd::Api(e) => {
             details.status = "unknown".into();
             Some(format!("watching job/{name} failed: {e}"))
         }
     };
     let mut warnings = Vec::new();
-    match junit::extract(&text) {
+    match junit::extract(&run.log) {
         None => {}
         Some(Ok(xml)) => match junit::parse(&xml) {
             Ok(summary) => details.junit = Some(summary),
@@ -235,7 +214,7 @@ pub async fn run(
         },
         Some(Err(e)) => warnings.push(e.to_string()),
     }
-    details.deleted = match delete(&jobs, &name).await {
+    details.deleted = match delete_job(&jobs, &name).await {
         Ok(()) => true,
         Err(e) => {
             warnings.push(format!(
@@ -266,120 +245,18 @@ pub async fn run(
     report
 }
 
-/// Polls the Job until it is final or `deadline` passes. `Err(None)` is the deadline,
-/// `Err(Some(_))` an API failure that outlasted the retries.
-async fn wait(
-    jobs: &Api<Job>,
-    name: &str,
-    deadline: Instant,
-) -> Result<RolloutState, Option<String>> {
-    let mut poll = Duration::from_millis(100);
-    loop {
-        let job = crate::kube::api::retrying("reading the Job", || jobs.get_opt(name))
-            .await
-            .map_err(|e| Some(e.to_string()))?;
-        match evaluate_job(job.as_ref()) {
-            RolloutState::Waiting(_) => {}
-            done => return Ok(done),
-        }
-        if Instant::now() >= deadline {
-            return Err(None);
-        }
-        tokio::time::sleep(poll.min(deadline.saturating_duration_since(Instant::now()))).await;
-        poll = (poll * 2).min(MAX_POLL);
-    }
-}
-
-/// Follows the log of the Job's pod into `into`, printing each line (prefixed so it cannot pass
-/// for a workflow command, redacted) except the JUnit report, which is only collected. Best
-/// effort: a log that cannot be read is only missing.
-async fn follow_log(client: Client, namespace: String, job: String, into: Arc<Mutex<String>>) {
-    let pods: Api<Pod> = Api::namespaced(client, &namespace);
-    let params = ListParams::default().labels(&format!("job-name={job}"));
-    let mut poll = Duration::from_millis(50);
-    let pod = loop {
-        if let Ok(list) = pods.list(&params).await
-            && let Some(pod) = list.items.iter().find(|p| container_started(p))
-        {
-            break pod.metadata.name.clone().unwrap_or_default();
-        }
-        tokio::time::sleep(poll).await;
-        poll = (poll * 2).min(MAX_POLL);
-    };
-    let follow = LogParams {
-        follow: true,
-        ..LogParams::default()
-    };
-    let Ok(reader) = pods.log_stream(&pod, &follow).await else {
-        return;
-    };
-    let mut lines = reader.lines();
+/// A printer for the Job's log that leaves out the JUnit report between its markers (it is
+/// only collected) and says where it was.
+fn junit_hidden() -> impl FnMut(&str) + Send + 'static {
     let mut in_report = false;
-    while let Some(Ok(line)) = lines.next().await {
-        let marker = line.trim();
-        if marker == BEGIN_MARKER {
-            in_report = true;
-        } else if marker == END_MARKER {
+    move |line| match line.trim() {
+        BEGIN_MARKER => in_report = true,
+        END_MARKER => {
             in_report = false;
             crate::say!("│ (JUnit report collected)");
-        } else if !in_report {
-            crate::say!("│ {}", redact(&server_text(&line)));
         }
-        let mut text = into.lock().unwrap_or_else(PoisonError::into_inner);
-        text.push_str(&line);
-        text.push('\n');
-    }
-}
-
-fn container_started(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| {
-            c.state
-                .as_ref()
-                .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
-        })
-}
-
-/// The whole log of the Job's (last) pod.
-async fn read_log(client: &Client, namespace: &str, job: &str) -> Option<String> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let list = pods
-        .list(&ListParams::default().labels(&format!("job-name={job}")))
-        .await
-        .ok()?;
-    let pod = list.items.last()?.metadata.name.clone()?;
-    pods.logs(&pod, &LogParams::default()).await.ok()
-}
-
-fn print_log(text: &str) {
-    let mut in_report = false;
-    for line in text.lines() {
-        match line.trim() {
-            BEGIN_MARKER => in_report = true,
-            END_MARKER => {
-                in_report = false;
-                crate::say!("│ (JUnit report collected)");
-            }
-            _ if in_report => {}
-            _ => crate::say!("│ {}", redact(&server_text(line))),
-        }
-    }
-}
-
-/// Deletes the Job and, in the background, its pod (a Job's default is to orphan it).
-async fn delete(jobs: &Api<Job>, name: &str) -> Result<(), crate::kube::api::ApiError> {
-    let params = DeleteParams {
-        propagation_policy: Some(PropagationPolicy::Background),
-        ..DeleteParams::default()
-    };
-    match crate::kube::api::retrying("deleting the Job", || jobs.delete(name, &params)).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e),
+        _ if in_report => {}
+        _ => print_job_line(line),
     }
 }
 

@@ -1,26 +1,28 @@
 //! Verification of an environment after a rollout: its one job is to run the checks
 //! promotion.yml declares and say, with numbers, whether they passed.
 //!
-//! - smoke checks over HTTP ([`smoke`]): readiness, then a sample of N requests at concurrency
+//! - smoke checks over HTTP (`smoke`): readiness, then a sample of N requests at concurrency
 //!   C (or for a duration) whose latency percentiles and error rate meet the SLO gate
-//!   ([`slo`]), straight to a URL or through the API server's service proxy ([`proxy`]);
-//! - integration checks ([`integration`]): a Job whose log is streamed and whose JUnit report
-//!   ([`junit`]) is counted;
-//! - the soak ([`soak`]): the new pods watched for a while;
+//!   (`slo`), straight to a URL or through the API server's service proxy (`proxy`);
+//! - integration checks (`integration`): a Job whose log is streamed and whose JUnit report
+//!   (`junit`) is counted;
+//! - the soak (`soak`): the new pods watched for a while;
 //! - metric analysis ([`analysis`]): Prometheus queries judged against bounds over a window.
 //!
 //! [`verify`] runs them all and returns a [`VerifyReport`]; it never rolls back, exits or
 //! writes files. Deciding what a failure means (roll back after a deploy, exit 1 alone) is the
 //! caller's: `pipeline::verify` for `promote verify`, the deploy/pipeline code after a rollout.
+//! The submodules are private and callers use the names re-exported here, except
+//! [`analysis`], a capability of its own with its own face.
 
 pub mod analysis;
-pub mod integration;
-pub mod junit;
-pub mod proxy;
+mod integration;
+mod junit;
+mod proxy;
 mod report;
-pub mod slo;
-pub mod smoke;
-pub mod soak;
+mod slo;
+mod smoke;
+mod soak;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,10 +32,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Client};
 use tokio::time::Instant;
 
+pub use junit::JunitSummary;
 pub use report::{
-    CheckKind, CheckReport, ErrorCount, IntegrationReport, Readiness, SampleStats, SmokeReport,
-    SoakReport, VerifyReport,
+    CheckKind, CheckReport, IntegrationReport, Readiness, SampleStats, SmokeReport, VerifyReport,
 };
+pub use slo::{Verdict, percentile};
 
 use crate::actions::{Annotation, Console, Secret};
 use crate::config::{CheckRoute, Config, Environment, HeaderValue, Service, Slo, SmokeCheck};
@@ -288,7 +291,7 @@ async fn default_image(
         return Ok(image.clone());
     }
     let api: Api<Deployment> = Api::namespaced(client.clone(), &v.environment.namespace);
-    let deployment = crate::kube::api::retrying("reading the Deployment", || {
+    let deployment = crate::kube::retrying("reading the Deployment", || {
         api.get_opt(&service.deployment)
     })
     .await
@@ -400,14 +403,14 @@ pub fn prepare(site: &Site<'_>, check: &SmokeCheck) -> Result<SmokePlan, SetupEr
                 Some(s) => site.services.iter().find(|x| &x.name == s),
                 None => site.services.first(),
             };
-            let service_name = service.map_or_else(
-                || check.service.clone().unwrap_or_default(),
-                |s| s.name.clone(),
+            let (service_name, port) = service.map_or_else(
+                || (check.service.clone().unwrap_or_default(), None),
+                proxy::proxy_target,
             );
             let path = proxy::proxy_path(
                 site.namespace,
                 &service_name,
-                service.and_then(|s| s.port),
+                port.as_deref(),
                 check.path.as_deref().unwrap_or("/"),
             );
             Transport::Proxy(proxy::ServiceProxy::new(client.clone(), path))
@@ -440,7 +443,7 @@ pub fn prepare(site: &Site<'_>, check: &SmokeCheck) -> Result<SmokePlan, SetupEr
 
 /// The check's URL: `url` with `{url}` replaced by the environment's, or the environment's URL
 /// with `path` appended.
-pub fn resolve_url(check: &SmokeCheck, env_url: Option<&str>) -> Option<String> {
+fn resolve_url(check: &SmokeCheck, env_url: Option<&str>) -> Option<String> {
     let base = env_url.map(|u| u.trim_end_matches('/'));
     match (&check.url, &check.path) {
         (Some(url), _) if url.contains("{url}") => Some(url.replace("{url}", base?)),

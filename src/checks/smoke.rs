@@ -45,7 +45,7 @@ pub fn judge(expect: &Expect, status: u16, body: &[u8]) -> Result<(), String> {
         // One line of bounded length: a newline could forge a workflow command, and a page
         // of HTML helps nobody beyond its first words.
         let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mut excerpt: String = crate::kube::api::server_text(&words)
+        let mut excerpt: String = crate::untrusted::server_text(&words)
             .chars()
             .take(BODY_EXCERPT)
             .collect();

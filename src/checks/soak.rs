@@ -185,8 +185,7 @@ pub async fn run(
         let mut pods = Vec::new();
         for selector in &selectors {
             let params = ListParams::default().labels(selector);
-            let listed =
-                crate::kube::api::retrying("listing pods", || pods_api.list(&params)).await;
+            let listed = crate::kube::retrying("listing pods", || pods_api.list(&params)).await;
             match listed {
                 Ok(list) => pods.extend(list.items),
                 Err(e) => {
@@ -234,11 +233,10 @@ async fn current_pods_selector(
     name: &str,
 ) -> Result<String, String> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let deployment =
-        crate::kube::api::retrying("reading the Deployment", || deployments.get_opt(name))
-            .await
-            .map_err(|e| format!("reading deployment/{name} failed: {e}"))?
-            .ok_or_else(|| format!("deployment/{name} does not exist in namespace {namespace}"))?;
+    let deployment = crate::kube::retrying("reading the Deployment", || deployments.get_opt(name))
+        .await
+        .map_err(|e| format!("reading deployment/{name} failed: {e}"))?
+        .ok_or_else(|| format!("deployment/{name} does not exist in namespace {namespace}"))?;
     let labels = deployment
         .spec
         .as_ref()
@@ -249,10 +247,10 @@ async fn current_pods_selector(
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    let revision = crate::kube::rollout::revision_of(deployment.metadata.annotations.as_ref());
+    let revision = crate::kube::revision_of(deployment.metadata.annotations.as_ref());
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
     let params = ListParams::default().labels(&selector);
-    let owned = crate::kube::api::retrying("listing ReplicaSets", || sets.list(&params))
+    let owned = crate::kube::retrying("listing ReplicaSets", || sets.list(&params))
         .await
         .map_err(|e| format!("listing the ReplicaSets of deployment/{name} failed: {e}"))?;
     let uid = deployment.metadata.uid.clone();
@@ -262,7 +260,7 @@ async fn current_pods_selector(
             .iter()
             .flatten()
             .any(|o| Some(&o.uid) == uid.as_ref())
-            && crate::kube::rollout::revision_of(rs.metadata.annotations.as_ref()) == revision
+            && crate::kube::revision_of(rs.metadata.annotations.as_ref()) == revision
     });
     let hash = current
         .and_then(|rs| {

@@ -10,9 +10,8 @@ use super::state::{self, Images, Lookup, Rows, SecretView};
 use super::{Aspect, Cell, Class, Column, DriftReport, EnvironmentInput, HandEdit, Live, Row};
 use super::{ServiceDrift, Shown};
 use crate::config::Service;
-use crate::kube::apply::object_ref;
-use crate::kube::live::LiveNamespace;
 use crate::kube::{ANNOTATION_IMAGE, LABEL_SERVICE};
+use crate::kube::{LiveNamespace, object_ref};
 
 /// Compares `services` across `environments` (in promotion order).
 pub fn compare(services: &[Service], environments: &[EnvironmentInput<'_>]) -> DriftReport {

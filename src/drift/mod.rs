@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Environment;
-use crate::kube::live::LiveNamespace;
+use crate::kube::LiveNamespace;
 
 pub use compare::compare;
 

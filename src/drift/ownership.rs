@@ -9,8 +9,7 @@
 use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::kube::MANAGER;
-use crate::kube::rollback::ROLLBACK_MANAGER;
+use crate::kube::{MANAGER, ROLLBACK_MANAGER};
 
 /// Managers whose writes are not hand edits: ours (apply and rollback), and the controller
 /// manager (the Deployment controller's revision annotation, the HPA scaling `spec.replicas`).

@@ -14,8 +14,7 @@ use serde_json::Value;
 use super::ownership::{FieldPath, Pe, fields, named};
 use super::{Aspect, Shown};
 use crate::config::{FEATURE_FLAGS_KEY, feature_env_name, units};
-use crate::kube::apply::object_ref;
-use crate::kube::live::LiveSecret;
+use crate::kube::{LiveSecret, object_ref};
 
 /// Where a value comes from: an object (`deployment/web`) and the field in it, so a hand edit
 /// of that field can be pinned on the row.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::{self, Config};
-use crate::kube::live::LiveSecret;
+use crate::kube::LiveSecret;
 use crate::kube::{Provenance, render_service};
 use crate::registry::Reference;
 

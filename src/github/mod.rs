@@ -1,5 +1,6 @@
-//! GitHub's REST API: deployments and their statuses (the promotion's record), environments
-//! and their protection rules (environments as code), and the sticky pull-request comment.
+//! GitHub's REST API: deployments and their statuses (the promotion's record, and its history
+//! for the delivery metrics), environments and their protection rules (environments as code),
+//! and the sticky pull-request comment.
 //!
 //! One client over octocrab with its own retries off: octocrab would retry POSTs, and a
 //! retried `POST /deployments` makes a second deployment. Here only idempotent calls (GET, PUT,
@@ -10,10 +11,12 @@
 //!
 //! Submodules: `transport` sends one request under the retry policy and turns GitHub's error
 //! bodies into one-line messages; `deployments` (with `find_job_deployment`, the deployment
-//! GitHub makes itself for a job with `environment:`), `environments` and `comments` hold the
-//! endpoints, as `impl GitHub` blocks. Paths are relative to the API URL (octocrab joins them
-//! to its base, keeping a GHES `/api/v3` prefix), names in them percent-encoded, lists read
-//! with `per_page=100` while GitHub's `Link` header has a next page.
+//! GitHub makes itself for a job with `environment:`), `history` (every deployment since a
+//! cutoff with its statuses and commit dates, read concurrently), `environments` and
+//! `comments` hold the endpoints, as `impl GitHub` blocks. Paths are relative to the API URL
+//! (octocrab joins them to its base, keeping a GHES `/api/v3` prefix), names in them
+//! percent-encoded, lists read with `per_page=100` while GitHub's `Link` header has a next
+//! page.
 
 mod comments;
 pub use comments::{
@@ -22,8 +25,11 @@ pub use comments::{
 };
 mod deployments;
 mod environments;
+mod history;
 mod transport;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::Method;
@@ -32,6 +38,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::actions::Secret;
+
+pub use history::{CommitDates, DeploymentHistory, History, HistoryRequest};
 
 /// The login GitHub shows for deployments it creates for a job that declares `environment:`.
 pub const ACTIONS_BOT: &str = "github-actions[bot]";
@@ -119,6 +127,8 @@ pub struct GitHub {
     owner: String,
     repo: String,
     retry: RetrySettings,
+    /// Requests sent by this client and its clones, retries included.
+    sent: Arc<AtomicU64>,
 }
 
 /// `POST /repos/{o}/{r}/deployments`.
@@ -318,6 +328,7 @@ impl GitHub {
             owner: owner.to_owned(),
             repo: repo.to_owned(),
             retry: RetrySettings::default(),
+            sent: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -326,6 +337,11 @@ impl GitHub {
             retry: settings,
             ..self
         }
+    }
+
+    /// How many requests this client and its clones have sent so far, each retry counted.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// `owner/name`.
@@ -349,7 +365,7 @@ impl GitHub {
         path: &str,
         body: Option<&B>,
     ) -> Result<transport::Answer, GitHubError> {
-        transport::send(&self.client, &self.retry, method, path, body).await
+        transport::send(&self.client, &self.retry, &self.sent, method, path, body).await
     }
 
     /// Sends a request and decodes a 2xx answer as `T`; any other status is a `Status` error.
@@ -374,28 +390,40 @@ impl GitHub {
         items: impl Fn(Value) -> Option<Value>,
     ) -> Result<Vec<T>, GitHubError> {
         let mut out = Vec::new();
-        let separator = if path.contains('?') { '&' } else { '?' };
         let mut page = 1;
         while out.len() < limit {
-            let url = format!("{path}{separator}per_page={PER_PAGE}&page={page}");
-            let answer = self.send(Method::GET, &url, None::<&()>).await?;
-            let answer = expect_success(&Method::GET, &url, answer)?;
-            let value: Value = decode(&Method::GET, &url, &answer.body)?;
-            let list = items(value).unwrap_or(Value::Array(Vec::new()));
-            let list: Vec<T> = serde_json::from_value(list).map_err(|e| GitHubError::Decode {
-                method: "GET".into(),
-                path: url.clone(),
-                message: e.to_string(),
-            })?;
-            let full = list.len() >= PER_PAGE;
+            let (list, more) = self.list_page(path, page, &items).await?;
             out.extend(list);
-            if !full || !has_next_page(&answer.headers) {
+            if !more {
                 break;
             }
             page += 1;
         }
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// Page `page` (from 1) of the list at `path`, `per_page=100`, and whether GitHub has a
+    /// next one: its `Link` header says so and this page was full.
+    async fn list_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        page: usize,
+        items: &impl Fn(Value) -> Option<Value>,
+    ) -> Result<(Vec<T>, bool), GitHubError> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let url = format!("{path}{separator}per_page={PER_PAGE}&page={page}");
+        let answer = self.send(Method::GET, &url, None::<&()>).await?;
+        let answer = expect_success(&Method::GET, &url, answer)?;
+        let value: Value = decode(&Method::GET, &url, &answer.body)?;
+        let list = items(value).unwrap_or(Value::Array(Vec::new()));
+        let list: Vec<T> = serde_json::from_value(list).map_err(|e| GitHubError::Decode {
+            method: "GET".into(),
+            path: url.clone(),
+            message: e.to_string(),
+        })?;
+        let more = list.len() >= PER_PAGE && has_next_page(&answer.headers);
+        Ok((list, more))
     }
 
     /// A user's id from their login (`GET /users/{login}`).

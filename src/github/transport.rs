@@ -11,6 +11,7 @@
 //!   too, is resent after waiting as the headers say (protocols.md §5), as long as the waits add
 //!   up to at most `max_rate_limit_wait`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -213,10 +214,11 @@ fn transport_message(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// Sends `method path` (path and query, relative to the API URL) with an optional JSON body,
 /// under the retry policy above. Returns every answer that is not retried, error statuses
-/// included.
+/// included. `sent` counts every request put on the wire, retries included.
 pub(crate) async fn send<B: Serialize + ?Sized>(
     client: &octocrab::Octocrab,
     settings: &RetrySettings,
+    sent: &AtomicU64,
     method: Method,
     path: &str,
     body: Option<&B>,
@@ -225,6 +227,7 @@ pub(crate) async fn send<B: Serialize + ?Sized>(
     let mut rate_attempts = 0u32;
     let mut waited = Duration::ZERO;
     loop {
+        sent.fetch_add(1, Ordering::Relaxed);
         let outcome = send_once(client, &method, path, body).await;
         let answer = match outcome {
             Ok(answer) => answer,

@@ -59,7 +59,7 @@ impl From<kube::Error> for ApiError {
                 } else {
                     status.reason.clone()
                 },
-                message: server_text(&status.message),
+                message: crate::untrusted::server_text(&status.message),
                 status,
             },
             other => ApiError::Transport(other),
@@ -73,8 +73,6 @@ fn reason_phrase(code: u16) -> &'static str {
         .and_then(|s| s.canonical_reason())
         .unwrap_or("")
 }
-
-pub use crate::untrusted::server_text;
 
 /// Whether trying again may help: throttling (429), server errors (500, 502, 503, 504) and
 /// transport failures. Everything else (400, 403, 404, 409, 422) is an answer.
@@ -185,7 +183,7 @@ mod tests {
             err.to_string(),
             "the API server answered 500 Internal Server Error: nope"
         );
-        assert!(server_text(&"x".repeat(5000)).ends_with('…'));
+        assert!(crate::untrusted::server_text(&"x".repeat(5000)).ends_with('…'));
     }
 
     #[tokio::test(start_paused = true)]

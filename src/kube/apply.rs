@@ -135,7 +135,7 @@ pub fn known_resource(api_version: &str, kind: &str) -> Option<(ApiResource, Sco
 
 /// The field managers a 409 names: `conflict with "kubectl-edit" using apps/v1: .spec.replicas`,
 /// from each cause (or the message when there are none), in order, without repeats.
-pub fn conflicting_managers(status: &kube::core::Status) -> (Vec<String>, Vec<String>) {
+fn conflicting_managers(status: &kube::core::Status) -> (Vec<String>, Vec<String>) {
     let mut texts: Vec<&str> = Vec::new();
     let mut fields: Vec<String> = Vec::new();
     if let Some(details) = &status.details {
@@ -171,7 +171,7 @@ pub fn conflicting_managers(status: &kube::core::Status) -> (Vec<String>, Vec<St
                     (&rest[..end], &rest[end..])
                 }
             };
-            let manager = api::server_text(name);
+            let manager = crate::untrusted::server_text(name);
             if !manager.is_empty() && !managers.contains(&manager) {
                 managers.push(manager);
             }

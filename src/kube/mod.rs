@@ -1,36 +1,76 @@
-//! Kubernetes: everything the deploy verbs do to a cluster, and rendering (pure, no cluster).
+//! Kubernetes: its one job is to do to a cluster what the deploy verbs need (connect, apply,
+//! wait for rollouts and Jobs, diagnose, roll back, lock) and to render promotion.yml and
+//! manifests into the exact objects to apply (pure, no cluster). Deciding what to do, and
+//! reporting it, is the caller's (`pipeline`, `report`).
 //!
 //! - `render`: promotion.yml + manifests → the exact objects, in apply order;
-//! - [`connect`]: a client from the `kubeconfig` input, a kubeconfig file, in-cluster, or AKS;
-//! - [`apply`]: server-side apply (dry-run first), dependency order, conflicts named;
-//! - [`rollout`]: kubectl's rollout rules and the watch that waits for them;
-//! - [`diagnose`]: why a rollout failed, from pods, events and logs;
-//! - [`rollback`]: `kubectl rollout undo` semantics;
-//! - [`lock`]: a Lease per environment and service;
-//! - [`history`]: a Deployment's revisions;
-//! - [`hooks`]: pre-deploy Jobs.
+//! - `connect`: a client from the `kubeconfig` input, a kubeconfig file, in-cluster, or AKS
+//!   (from the user credential `azure` fetches);
+//! - `apply`: server-side apply (dry-run first), dependency order, conflicts named;
+//! - `rollout`: kubectl's rollout rules and the watch that waits for them;
+//! - `diagnose`: why a rollout failed, from pods, events and logs;
+//! - `rollback`: `kubectl rollout undo` semantics;
+//! - `lock`: a Lease per environment and service;
+//! - `history`: a Deployment's revisions; `verified`: which release passed verification;
+//! - `hooks`: pre-deploy Jobs; `job`: running a Job to its end (watched, its log
+//!   streamed), for hooks and integration checks;
+//! - `live`: a namespace as it runs, Secret values hashed as read, for `drift`;
+//! - `secret_env`: Secrets made from the job's variables (`fromEnv`), masked as read, and their
+//!   hash on the pod templates that read them.
 //!
-//! Decisions are pure functions tested by table beside them; I/O goes through [`api`]'s retry
-//! policy. The commands that sequence these steps live in `pipeline`.
+//! Decisions are pure functions tested by table beside them; I/O goes through `api`'s retry
+//! policy. The submodules are private: callers use the names re-exported here.
 
-pub mod api;
-pub mod apply;
-pub mod connect;
-pub mod diagnose;
-pub mod history;
-pub mod hooks;
-pub mod live;
-pub mod lock;
+mod api;
+mod apply;
+mod connect;
+mod diagnose;
+mod history;
+mod hooks;
+mod job;
+mod live;
+mod lock;
 mod render;
-pub mod rollback;
-pub mod rollout;
-pub mod secret_env;
-pub mod verified;
+mod rollback;
+mod rollout;
+mod secret_env;
+mod verified;
 mod watch;
 
-pub use render::{
-    ANNOTATION_CHANGE_CAUSE, ANNOTATION_CONFIG_HASH, ANNOTATION_ENVIRONMENT, ANNOTATION_GIT_SHA,
-    ANNOTATION_IMAGE, ANNOTATION_RUN_URL, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, LABEL_SERVICE,
-    MANAGER,
+pub use api::{ApiError, retrying};
+pub use apply::{
+    ApplyError, CONCURRENCY as APPLY_CONCURRENCY, Force, Mode, apply_all, apply_one, get_live,
+    known_resource, object_ref,
 };
-pub use render::{Provenance, Rendered, apply_rank, render_hooks, render_service};
+pub use connect::{
+    ClusterInputs, ConnectError, Connection, Source as ClusterSource, Token as EntraToken,
+    TokenSource, aks_client, connect, connect_aks, resolve_source,
+};
+pub use diagnose::{
+    ContainerState, Diagnosis, EventLine, Failure, FailureReason, LogTail, PodState,
+    collect as collect_diagnosis,
+};
+pub use history::{Revision, read as read_history};
+pub use hooks::{HookOutcome, HookReport, run as run_hooks};
+pub use job::{
+    JobEnd, JobRun, delete as delete_job, follow as follow_job, print_line as print_job_line,
+};
+pub use live::{LiveError, LiveNamespace, LiveSecret, ValueHasher, read_namespace};
+pub use lock::{
+    HeldLock, LEASE_DURATION, LockError, LockRequest, acquire as acquire_lock, lease_name,
+};
+pub use render::{
+    ANNOTATION_CONFIG_HASH, ANNOTATION_IMAGE, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, LABEL_SERVICE,
+    MANAGER, Provenance, Rendered, apply_rank, render_hooks, render_service,
+};
+pub use rollback::{ROLLBACK_MANAGER, RollbackError, UndoError, UndoResult, undo};
+pub use rollout::{
+    RolloutOutcome, RolloutResult, RolloutState, Workload, WorkloadKind,
+    evaluate_value as evaluate_rollout, revision_of, wait as wait_for_rollout,
+};
+pub use secret_env::{
+    ANNOTATION_SECRETS_HASH, Absence, ManagedSecret, Materialized, MissingVariable,
+    MissingVariables, Variables, annotate_pod_templates, hide_values as hide_secret_values,
+    materialize as materialize_secrets, read_variables as read_secret_variables,
+};
+pub use verified::{LiveService, Verified, mark as mark_verified, read as read_verified};

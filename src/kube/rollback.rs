@@ -53,9 +53,32 @@ pub enum UndoError {
     RevisionNotFound(i64),
 }
 
+/// Why [`undo`] did not roll a workload back. Both variants print their cause's own words (the
+/// caller adds which workload), so an error chain says each thing once.
+#[derive(Debug, thiserror::Error)]
+pub enum RollbackError {
+    /// kubectl would refuse too: a paused Deployment, no earlier revision, no such revision.
+    #[error(transparent)]
+    Refused(#[from] UndoError),
+    /// Reading the workload or its history, or sending the patch, failed; a 404 means the
+    /// workload does not exist.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The pod template could not be turned into JSON to compare it with the history.
+    #[error("cannot compare the pod template with its history")]
+    Template(#[source] serde_json::Error),
+}
+
+impl RollbackError {
+    /// The workload (or what undo read of it) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, RollbackError::Api(e) if e.is_not_found())
+    }
+}
+
 /// What undo will do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Undo {
+enum Undo {
     /// The current template already is that revision's: nothing to send.
     Skip { revision: i64 },
     /// Send this patch to go back to `revision`.
@@ -63,7 +86,7 @@ pub enum Undo {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum UndoPatch {
+enum UndoPatch {
     /// A JSON patch (Deployments).
     Json(Value),
     /// A strategic merge patch (StatefulSets, DaemonSets: the ControllerRevision's data).
@@ -140,7 +163,7 @@ fn pick<T>(
 ///
 /// # Errors
 /// A paused Deployment, no earlier revision, or no such revision.
-pub fn choose_rollback_target<'a>(
+fn choose_rollback_target<'a>(
     deployment: &Deployment,
     replicasets: &'a [ReplicaSet],
     to_revision: Option<i64>,
@@ -201,7 +224,7 @@ fn without_hash(template: &Value) -> Value {
 ///
 /// # Errors
 /// See [`choose_rollback_target`].
-pub fn plan_deployment_undo(
+fn plan_deployment_undo(
     deployment: &Deployment,
     replicasets: &[ReplicaSet],
     to_revision: Option<i64>,
@@ -256,7 +279,7 @@ pub fn plan_deployment_undo(
 ///
 /// # Errors
 /// No earlier revision, or no such revision.
-pub fn plan_controller_revision_undo(
+fn plan_controller_revision_undo(
     what: &str,
     owner_uid: Option<&str>,
     current_template: &Value,
@@ -306,12 +329,13 @@ pub struct UndoResult {
 /// rollout is the caller's.
 ///
 /// # Errors
-/// An [`UndoError`] (paused, no history) or the API's answer.
+/// [`RollbackError::Refused`] (paused, no history, no such revision) or
+/// [`RollbackError::Api`], the API's answer.
 pub async fn undo(
     client: &Client,
     workload: &Workload,
     to_revision: Option<i64>,
-) -> anyhow::Result<UndoResult> {
+) -> Result<UndoResult, RollbackError> {
     let ns = workload.namespace.as_str();
     let name = workload.name.as_str();
     // A StatefulSet's failed revision, and its selector, for the forced rollback below.
@@ -337,7 +361,7 @@ pub async fn undo(
             let api: Api<StatefulSet> = Api::namespaced(client.clone(), ns);
             let object = api::retrying("reading", || api.get(name)).await?;
             let spec = object.spec.clone().unwrap_or_default();
-            let template = serde_json::to_value(&spec.template)?;
+            let template = serde_json::to_value(&spec.template).map_err(RollbackError::Template)?;
             let selector = selector_of(spec.selector.match_labels.as_ref());
             let revisions = controller_revisions(client, ns, &selector).await?;
             if let Some(update) = object
@@ -359,7 +383,7 @@ pub async fn undo(
             let api: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
             let object = api::retrying("reading", || api.get(name)).await?;
             let spec = object.spec.clone().unwrap_or_default();
-            let template = serde_json::to_value(&spec.template)?;
+            let template = serde_json::to_value(&spec.template).map_err(RollbackError::Template)?;
             let selector = selector_of(spec.selector.match_labels.as_ref());
             let revisions = controller_revisions(client, ns, &selector).await?;
             plan_controller_revision_undo(

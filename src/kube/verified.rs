@@ -61,11 +61,7 @@ impl LiveService {
 }
 
 /// What `deployment` (with its revisions) says; `container` is the service's container.
-pub fn live_service(
-    deployment: &Deployment,
-    revisions: &[Revision],
-    container: &str,
-) -> LiveService {
+fn live_service(deployment: &Deployment, revisions: &[Revision], container: &str) -> LiveService {
     let empty = BTreeMap::new();
     let annotations = deployment.metadata.annotations.as_ref().unwrap_or(&empty);
     let get = |key: &str| annotations.get(key).filter(|v| !v.is_empty()).cloned();
@@ -96,7 +92,7 @@ pub fn live_service(
         deployed_by: get(ANNOTATION_DEPLOYED_BY),
         git_sha: current
             .and_then(|r| r.git_sha.clone())
-            .or_else(|| get(super::ANNOTATION_GIT_SHA)),
+            .or_else(|| get(super::render::ANNOTATION_GIT_SHA)),
         revision: current.map(|r| r.revision),
         ready: deployment.status.as_ref().and_then(|s| s.ready_replicas),
         desired: deployment.spec.as_ref().and_then(|s| s.replicas),

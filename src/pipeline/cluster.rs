@@ -6,9 +6,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use super::Runtime;
+use crate::azure::ARM_BASE;
 use crate::cli::{ClusterArgs, GlobalArgs};
 use crate::config::Environment;
-use crate::kube::connect::{self, ClusterInputs, Connection, Source, TokenSource};
+use crate::kube::{
+    ClusterInputs, ClusterSource, ConnectError, Connection, TokenSource, connect, resolve_source,
+};
 use crate::outcome::Classified;
 
 /// Connects by the inputs and the environment's `cluster`.
@@ -27,16 +30,16 @@ pub async fn connect_to(
         kubeconfig_path: cluster.kubeconfig_path.clone(),
         context: cluster.context.clone(),
     };
-    let source = connect::resolve_source(&inputs, &env.cluster);
+    let source = resolve_source(&inputs, &env.cluster);
     let tokens: Option<Arc<dyn TokenSource>> = match &source {
-        Source::Aks(_) => {
+        ClusterSource::Aks(_) => {
             let http = crate::registry::http_client();
             super::sign_in::azure_identity(rt.ctx, rt.console, &global.auth, &http)?
                 .map(|identity| Arc::new(identity) as Arc<dyn TokenSource>)
         }
         _ => None,
     };
-    connect::connect(&source, &inputs, rt.console, tokens, connect::ARM_BASE)
+    connect(&source, &inputs, rt.console, tokens, ARM_BASE)
         .await
         .with_context(|| format!("connecting to the cluster of environment {}", env.name))
         .map_err(|e| {
@@ -44,12 +47,12 @@ pub async fn connect_to(
             // identity to sign in with: bad input, nothing was touched.
             let bad_input = e.chain().any(|c| {
                 matches!(
-                    c.downcast_ref::<connect::ConnectError>(),
+                    c.downcast_ref::<ConnectError>(),
                     Some(
-                        connect::ConnectError::InvalidContent
-                            | connect::ConnectError::UnknownContext { .. }
-                            | connect::ConnectError::ReadPath { .. }
-                            | connect::ConnectError::AksNeedsIdentity { .. }
+                        ConnectError::InvalidContent
+                            | ConnectError::UnknownContext { .. }
+                            | ConnectError::ReadPath { .. }
+                            | ConnectError::AksNeedsIdentity { .. }
                     )
                 )
             });

@@ -14,7 +14,7 @@ use crate::actions::redact;
 use crate::cli::{ClusterArgs, DriftArgs, GlobalArgs};
 use crate::config;
 use crate::drift::{self, DriftReport, EnvironmentInput, Live};
-use crate::kube::live::{self, LiveNamespace, ValueHasher};
+use crate::kube::{LiveNamespace, ValueHasher, read_namespace};
 use crate::outcome::Outcome;
 use crate::plan::{self, PlanRequest};
 use crate::report;
@@ -112,7 +112,7 @@ async fn read_live(
     let connection = super::connect_to(rt, global, cluster, env)
         .await
         .map_err(unreadable)?;
-    live::read_namespace(&connection.client, &env.namespace, hasher)
+    read_namespace(&connection.client, &env.namespace, hasher)
         .await
         .map_err(|e| unreadable(e.into()))
 }

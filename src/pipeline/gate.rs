@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use sha2::{Digest as _, Sha256};
 
 use crate::config::Environment;
-use crate::kube::verified::LiveService;
+use crate::kube::LiveService;
 use crate::report::{GateCheck, ReleaseImage};
 use crate::untrusted::{short_digest, short_sha};
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::Runtime;
 use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::config;
-use crate::kube::history::{self, Revision};
+use crate::kube::{Revision, read_history, revision_of};
 use crate::outcome::Outcome;
 use crate::plan::{PlanRequest, plan};
 
@@ -61,7 +61,7 @@ pub async fn run_history(
         let service = config
             .service(&rendered.service)
             .expect("rendered services are declared");
-        let found = history::read(&connection.client, &env.namespace, &service.deployment)
+        let found = read_history(&connection.client, &env.namespace, &service.deployment)
             .await
             .with_context(|| {
                 format!(
@@ -72,7 +72,7 @@ pub async fn run_history(
         let (deployed, current, revisions) = match found {
             Some((deployment, revisions)) => (
                 true,
-                crate::kube::rollout::revision_of(deployment.metadata.annotations.as_ref()),
+                revision_of(deployment.metadata.annotations.as_ref()),
                 revisions,
             ),
             None => (false, None, Vec::new()),

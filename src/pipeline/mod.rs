@@ -4,28 +4,41 @@
 //! the cluster connection, the JSON report writer and the release outputs.
 
 mod cluster;
-pub mod copy;
-pub mod deploy;
-pub mod drift;
-pub mod environments;
-pub mod gate;
-pub mod history;
-pub mod plan;
-pub mod push;
-pub mod rollback;
-pub mod run;
-pub mod sign_in;
-pub mod status;
-pub mod verify;
+mod copy;
+mod deploy;
+mod drift;
+mod environments;
+mod gate;
+mod history;
+mod metrics;
+mod plan;
+mod push;
+mod rollback;
+mod run;
+mod sign_in;
+mod status;
+mod verify;
 
 use anyhow::Context as _;
 
 use crate::actions::{Annotation, Console, Context, Outputs};
 use crate::config::ConfigErrors;
 use crate::kube::Provenance;
-use crate::kube::secret_env::{self, Variables};
+use crate::kube::Variables;
 use crate::outcome::{Outcome, outcome_of};
 pub use cluster::connect_to;
+pub use copy::run_copy;
+pub use deploy::run_deploy;
+pub use drift::run_drift;
+pub use environments::run_environments;
+pub use history::run_history;
+pub use metrics::run_metrics;
+pub use plan::run_plan;
+pub use push::run_push;
+pub use rollback::run_rollback;
+pub use run::run_promotion;
+pub use status::run_status;
+pub use verify::run_verify;
 
 /// Everything a command needs from the outside world, read once at start.
 pub struct Runtime<'a> {
@@ -56,12 +69,12 @@ pub(crate) fn environments<'a>(
 }
 
 /// Reads the job's variables the `fromEnv` Secrets of `environments` are made of, each masked
-/// the moment it is read (see `kube::secret_env::read_variables`).
-pub(crate) fn read_secret_variables<'a>(
+/// the moment it is read (see `kube::read_secret_variables`).
+pub(crate) fn secret_variables<'a>(
     rt: &Runtime<'_>,
     environments: impl IntoIterator<Item = &'a crate::config::Environment>,
 ) -> Variables {
-    secret_env::read_variables(
+    crate::kube::read_secret_variables(
         environments.into_iter().flat_map(|e| &e.secrets),
         |name| rt.ctx.read_var(name, rt.console),
         rt.console,

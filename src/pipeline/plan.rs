@@ -23,10 +23,10 @@ use crate::actions::{Annotation, Secret};
 use crate::cli::{GlobalArgs, PlanArgs, SecretArg};
 use crate::config::{self, Config, ConfigErrors};
 use crate::github::{self, COMMENT_BUDGET, GitHub, NoPullRequest, PLAN_COMMENT_MARKER};
-use crate::kube::api::ApiError;
-use crate::kube::apply::{self, ApplyError, Force, Mode};
-use crate::kube::live::ValueHasher;
-use crate::kube::secret_env;
+use crate::kube::{
+    APPLY_CONCURRENCY, ApiError, ApplyError, Force, Mode, ValueHasher, apply_one, get_live,
+    hide_secret_values,
+};
 use crate::outcome::{Outcome, chain};
 use crate::plan::{
     Against, Change, ChangeSet, Changes, EnvironmentChanges, EnvironmentPlan, ObjectChange, Plan,
@@ -152,7 +152,7 @@ fn planned_with_secrets(
         .environments
         .iter()
         .filter_map(|e| config.environment(&e.name));
-    let variables = super::read_secret_variables(rt, in_scope);
+    let variables = super::secret_variables(rt, in_scope);
     add_secrets(config, &mut planned, &variables, Unset::LeftOut)?;
     Ok(planned)
 }
@@ -290,10 +290,8 @@ async fn live_and_merged(
     client: &::kube::Client,
     object: &Value,
 ) -> Result<(Option<Value>, Value), (Option<Value>, ApplyError)> {
-    let live = apply::get_live(client, object)
-        .await
-        .map_err(|e| (None, e))?;
-    match apply::apply_one(client, object, Mode::DryRun, Force::No).await {
+    let live = get_live(client, object).await.map_err(|e| (None, e))?;
+    match apply_one(client, object, Mode::DryRun, Force::No).await {
         Ok(applied) => Ok((live, applied.response)),
         Err(e) => Err((live, e)),
     }
@@ -339,7 +337,7 @@ async fn live_changes(
     results.extend(
         stream::iter(rest)
             .map(|(_, o)| live_and_merged(client, o))
-            .buffered(apply::CONCURRENCY)
+            .buffered(APPLY_CONCURRENCY)
             .collect::<Vec<_>>()
             .await,
     );
@@ -365,7 +363,7 @@ fn live_change(
     let clean = |v: &Value| {
         let mut v = v.clone();
         strip_noise(&mut v);
-        secret_env::hide_values(&mut v, hasher);
+        hide_secret_values(&mut v, hasher);
         v
     };
     match result {

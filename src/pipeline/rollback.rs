@@ -10,7 +10,7 @@ use super::Runtime;
 use super::deploy::{self, Reason};
 use crate::cli::{GlobalArgs, RollbackArgs};
 use crate::config;
-use crate::kube::rollout::Workload;
+use crate::kube::Workload;
 use crate::outcome::{Classified, Outcome};
 use crate::plan::{self, PlanRequest};
 use crate::report::{DeployCommand, DeployReport, RollbackOutcome, WorkloadReport};

@@ -15,7 +15,7 @@ use crate::actions::{Secret, redact};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::config::{self, Config, Environment};
 use crate::github::GitHub;
-use crate::kube::verified;
+use crate::kube::read_verified;
 use crate::outcome::{Classified, Outcome};
 use crate::report::{self, EnvironmentStatus, LastOutcome, ServiceStatus, StatusReport};
 
@@ -104,7 +104,7 @@ async fn environment_status(
         }
     };
     for service in &config.services {
-        match verified::read(
+        match read_verified(
             &connection.client,
             &env.namespace,
             &service.deployment,

@@ -22,9 +22,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::config::{Config, ConfigError, ConfigErrors, Environment, Service, yaml::Pos};
-use crate::kube::rollout::{Workload, WorkloadKind};
-use crate::kube::secret_env::MissingVariables;
+use crate::kube::MissingVariables;
 use crate::kube::{self, Provenance, Rendered};
+use crate::kube::{Workload, WorkloadKind};
 use crate::registry::Reference;
 
 pub use diff::{

@@ -6,9 +6,10 @@
 //! [`Plan::hide_secret_values`].
 
 use crate::config::{Config, ConfigErrors, Environment};
-use crate::kube::apply_rank;
-use crate::kube::live::ValueHasher;
-use crate::kube::secret_env::{self, Variables};
+use crate::kube::{
+    ManagedSecret, Materialized, ValueHasher, Variables, annotate_pod_templates, apply_rank,
+    hide_secret_values, materialize_secrets,
+};
 
 use super::Plan;
 
@@ -61,13 +62,11 @@ pub fn add_secrets(
             continue;
         }
         for rendered in &mut env_plan.services {
-            secret_env::annotate_pod_templates(&mut rendered.objects, &secrets);
+            annotate_pod_templates(&mut rendered.objects, &secrets);
         }
         if let Some(first) = env_plan.services.first_mut() {
-            let mut objects: Vec<serde_json::Value> = secrets
-                .iter()
-                .map(secret_env::ManagedSecret::to_object)
-                .collect();
+            let mut objects: Vec<serde_json::Value> =
+                secrets.iter().map(ManagedSecret::to_object).collect();
             objects.append(&mut first.objects);
             // Stable: the Secrets stay ahead of the ConfigMap of the same rank.
             objects.sort_by_key(|o| apply_rank(o["kind"].as_str().unwrap_or_default()));
@@ -93,13 +92,13 @@ pub fn require_secrets(
     }
 }
 
-fn materialize(env: &Environment, variables: &Variables) -> secret_env::Materialized {
-    secret_env::materialize(&env.name, &env.namespace, &env.secrets, variables)
+fn materialize(env: &Environment, variables: &Variables) -> Materialized {
+    materialize_secrets(&env.name, &env.namespace, &env.secrets, variables)
 }
 
 impl Plan {
     /// Replaces every Secret value in the plan with `***` and its hash (see
-    /// [`secret_env::hide_values`]): the plan as it may be printed, written to files and diffed.
+    /// [`hide_secret_values`]): the plan as it may be printed, written to files and diffed.
     pub fn hide_secret_values(&mut self, hasher: &ValueHasher) {
         for env in &mut self.environments {
             for object in env
@@ -108,7 +107,7 @@ impl Plan {
                 .flat_map(|r| r.objects.iter_mut())
                 .chain(env.hooks.iter_mut())
             {
-                secret_env::hide_values(object, hasher);
+                hide_secret_values(object, hasher);
             }
         }
     }
@@ -125,7 +124,7 @@ mod tests {
     use crate::actions::{Console, Secret, Variable, random_delimiter};
     use crate::config::yaml::Pos;
     use crate::config::{self, SecretRef};
-    use crate::kube::secret_env::ANNOTATION_SECRETS_HASH;
+    use crate::kube::ANNOTATION_SECRETS_HASH;
     use crate::plan::{PlanRequest, plan};
 
     /// The example with a `fromEnv` Secret in development (line 14 of a promotion file).
@@ -157,7 +156,7 @@ mod tests {
         plan.environments[env].services[service]
             .objects
             .iter()
-            .map(crate::kube::apply::object_ref)
+            .map(crate::kube::object_ref)
             .collect()
     }
 

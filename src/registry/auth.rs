@@ -8,8 +8,10 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use super::error::{Error, clean_server_text};
+use super::error::Error;
+use super::error::SERVER_TEXT_LIMIT;
 use crate::actions::{Console, Secret};
+use crate::untrusted::server_text_within;
 
 /// How the client proves who it is.
 #[derive(Debug, Clone, Default)]
@@ -141,7 +143,7 @@ fn refresh_margin(lifetime: Duration) -> Duration {
 /// [`Error::Unauthorized`] when the token server refuses the credentials; [`Error::Status`] and
 /// [`Error::Connection`] (retryable) when it fails.
 pub async fn fetch_token(
-    http: &super::client::Http,
+    http: &super::http::Http,
     console: &Console,
     credentials: &Credentials,
     realm: &str,
@@ -296,7 +298,7 @@ pub fn challenge_text(headers: &reqwest::header::HeaderMap) -> String {
     headers
         .get(reqwest::header::WWW_AUTHENTICATE)
         .and_then(|v| v.to_str().ok())
-        .map(clean_server_text)
+        .map(|t| server_text_within(t, SERVER_TEXT_LIMIT))
         .unwrap_or_default()
 }
 

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use crate::untrusted::server_text_within;
+
 /// The longest piece of server text kept in a message: enough for a distribution error list,
 /// short enough that an HTML error page does not flood the log.
-const SERVER_TEXT_LIMIT: usize = 400;
+pub(crate) const SERVER_TEXT_LIMIT: usize = 400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -109,7 +111,7 @@ impl Error {
             headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
-                .map(clean_server_text)
+                .map(|t| server_text_within(t, SERVER_TEXT_LIMIT))
         };
         match status {
             StatusCode::UNAUTHORIZED => Error::Unauthorized {
@@ -180,14 +182,7 @@ fn describe_body(status: StatusCode, body: &str) -> String {
         _ if !body.trim().is_empty() => body.trim().to_string(),
         _ => status.canonical_reason().unwrap_or("no reason").to_string(),
     };
-    clean_server_text(&text)
-}
-
-/// Server-controlled text made safe to print: control characters (line breaks above all, which
-/// could start a forged `::` workflow command) become spaces, and it is cut to a bounded length.
-pub fn clean_server_text(text: &str) -> String {
-    let one_line = crate::untrusted::one_line(text);
-    crate::untrusted::cut_bytes(&one_line, SERVER_TEXT_LIMIT + '…'.len_utf8()).into_owned()
+    server_text_within(&text, SERVER_TEXT_LIMIT)
 }
 
 #[cfg(test)]
@@ -207,10 +202,14 @@ mod tests {
 
     #[test]
     fn server_text_cannot_start_a_workflow_command() {
-        let text = clean_server_text("oops\n::error::forged\r\n");
+        let text = server_text_within("oops\n::error::forged\r\n", SERVER_TEXT_LIMIT);
         assert!(!text.contains('\n') && !text.contains('\r'), "{text}");
-        let long = clean_server_text(&"é".repeat(1000));
-        assert!(long.len() <= SERVER_TEXT_LIMIT + '…'.len_utf8());
+        let long = server_text_within(&"é".repeat(1000), SERVER_TEXT_LIMIT);
+        assert_eq!(
+            long.chars().count(),
+            SERVER_TEXT_LIMIT + 1,
+            "cut by character, then `…`"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 mod auth;
 mod client;
 mod error;
+mod http;
 mod image;
 mod progress;
 mod reference;
@@ -16,8 +17,9 @@ mod tar;
 mod transfer;
 
 pub use auth::{Credentials, jwt_claims};
-pub use client::{Client, Http, Mount, http_client, scheme_for};
-pub use error::{Error, clean_server_text};
+pub use client::{Client, Mount};
+pub use error::Error;
+pub use http::{Http, http_client, scheme_for};
 pub use image::{Image, Source, SourceError, open_source, sha256};
 pub use progress::Progress;
 pub use reference::{Digest, Reference, ReferenceError};

@@ -6,9 +6,7 @@ use serde::Serialize;
 
 use crate::checks::VerifyReport;
 use crate::config::Environment;
-use crate::kube::diagnose::Diagnosis;
-use crate::kube::hooks::HookReport;
-use crate::kube::rollout::{RolloutOutcome, WorkloadKind};
+use crate::kube::{Diagnosis, HookReport, RolloutOutcome, WorkloadKind};
 use crate::outcome::Outcome;
 
 /// The command a [`DeployReport`] belongs to; also names its JSON file (`promote-deploy.json`).

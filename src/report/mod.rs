@@ -4,6 +4,7 @@
 
 mod deploy;
 mod drift;
+mod kpi;
 mod map;
 mod plan;
 mod rollout;
@@ -21,6 +22,7 @@ pub use deploy::{
     WorkloadReport,
 };
 pub use drift::{drift_summary, drift_text};
+pub use kpi::{kpi_summary, kpi_text};
 pub use plan::{
     changes_json, changes_text, plan_comment, plan_json, plan_summary, plan_summary_with, plan_text,
 };

@@ -6,9 +6,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::deploy::{DeployReport, RollbackOutcome, RollbackReport, WorkloadReport};
 use super::text::*;
 use crate::actions::{Priority, Summary, table};
-use crate::kube::diagnose::{Diagnosis, LogTail};
-use crate::kube::hooks::HookOutcome;
-use crate::kube::rollout::RolloutOutcome;
+use crate::kube::{Diagnosis, HookOutcome, LogTail, RolloutOutcome};
 use crate::untrusted::{code, escape_md_with_code, html_text};
 
 /// A log line longer than this is cut: one runaway line (a minified stack trace, a JSON blob)

@@ -8,8 +8,7 @@ use super::run::{GateCheck, ImageRow, ReleaseSource, RunReport};
 use super::text::*;
 use super::verification::*;
 use crate::actions::{Priority, Summary, table};
-use crate::kube::hooks::HookOutcome;
-use crate::kube::rollout::RolloutOutcome;
+use crate::kube::{HookOutcome, RolloutOutcome};
 use crate::outcome::Outcome;
 use crate::untrusted::{code, escape_md_with_code, link, short_sha};
 

@@ -4,8 +4,7 @@ use super::map::*;
 use super::rollout::*;
 use super::run::RunReport;
 use super::text::*;
-use crate::kube::diagnose::Diagnosis;
-use crate::kube::hooks::HookOutcome;
+use crate::kube::{Diagnosis, HookOutcome};
 use crate::outcome::Outcome;
 use crate::untrusted::{short_digest, short_sha};
 

@@ -9,17 +9,17 @@ use super::summary::*;
 use super::terminal::*;
 use super::text::*;
 use crate::actions::SUMMARY_LIMIT;
+use crate::checks::JunitSummary;
+use crate::checks::Verdict;
 use crate::checks::VerifyReport;
-use crate::checks::junit::JunitSummary;
-use crate::checks::slo::Verdict;
 use crate::checks::{
     CheckKind, CheckReport, IntegrationReport, Readiness, SampleStats, SmokeReport,
 };
 use crate::github::DeploymentState;
-use crate::kube::diagnose::{ContainerState, EventLine, Failure, FailureReason, PodState};
-use crate::kube::diagnose::{Diagnosis, LogTail};
-use crate::kube::rollout::RolloutOutcome;
-use crate::kube::rollout::WorkloadKind;
+use crate::kube::{
+    ContainerState, Diagnosis, EventLine, Failure, FailureReason, LogTail, PodState,
+    RolloutOutcome, WorkloadKind,
+};
 use crate::outcome::Outcome;
 use crate::registry::Digest;
 use jiff::Timestamp;

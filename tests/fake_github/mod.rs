@@ -38,9 +38,14 @@
 //!   exactly one of `protected_branches`/`custom_branch_policies` true). Branch policies need
 //!   custom policies on (else 404) and answer 303 for a duplicate pattern.
 //!
+//! - `GET /commits/{sha}` answers a commit seeded with [`FakeGitHub::seed_commit`] (author and
+//!   committer dates, no files), else 422 `No commit found for SHA: x`.
+//!
 //! # Deliberately not like GitHub
 //! One repository; no ETags or conditional requests; no commit statuses (the contexts that fail
-//! are configured); timestamps are wall-clock seconds; `GET` of environments is allowed to
+//! are configured); timestamps are wall-clock seconds unless seeded
+//! ([`FakeGitHub::seed_deployments`]); the rate-limit headers count down but never refuse (inject
+//! a [`Fault`] for that); `GET` of environments is allowed to
 //! every registered token; the `environment` parameter of a status does not move its
 //! deployment.
 
@@ -194,6 +199,31 @@ impl DeploymentRecord {
     }
 }
 
+/// A commit as `GET /commits/{sha}` reports it.
+#[derive(Debug, Clone)]
+pub struct CommitRecord {
+    /// RFC 3339, like GitHub's `commit.committer.date`.
+    pub committed_at: String,
+    pub authored_at: String,
+    pub message: String,
+}
+
+/// A deployment as it would be after its life: created at `created_at` with `statuses`
+/// (oldest first, as they were posted), for [`FakeGitHub::seed_deployments`].
+#[derive(Debug, Clone)]
+pub struct SeededDeployment {
+    pub environment: String,
+    /// The commit deployed (40 hex).
+    pub sha: String,
+    /// `{}` for GitHub's own job deployments; `promote run`'s records name the release.
+    pub payload: Value,
+    /// GitHub's flag; by default true for an environment named `production`.
+    pub production_environment: Option<bool>,
+    pub created_at: String,
+    /// `(state, description, created_at)`, oldest first.
+    pub statuses: Vec<(String, String, String)>,
+}
+
 /// A reviewer of an environment as stored.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Reviewer {
@@ -249,6 +279,8 @@ pub(crate) struct State {
     pub deployments: Vec<DeploymentRecord>,
     pub environments: BTreeMap<String, EnvironmentRecord>,
     pub comments: Vec<CommentRecord>,
+    /// By sha.
+    pub commits: BTreeMap<String, CommitRecord>,
     pub faults: Vec<Fault>,
     pub requests: Vec<RecordedRequest>,
     pub next_id: u64,
@@ -362,6 +394,7 @@ impl Builder {
                 deployments: Vec::new(),
                 environments: BTreeMap::new(),
                 comments: Vec::new(),
+                commits: BTreeMap::new(),
                 faults: self.faults,
                 requests: Vec::new(),
                 next_id: 1000,
@@ -538,6 +571,71 @@ impl FakeGitHub {
             json!({ "state": "in_progress", "log_url": log_url, "target_url": log_url }),
         );
         id
+    }
+
+    /// Stores a history of deployments directly (no request is logged): sorted by creation time
+    /// first, since GitHub's ids grow with time and its lists are newest first by id; each gets
+    /// its statuses with their own times. Returns the ids in the order given.
+    ///
+    /// # Panics
+    /// When the fake already holds a deployment created after the oldest one given (ids would
+    /// no longer follow time).
+    pub fn seed_deployments(&self, seeds: Vec<SeededDeployment>) -> Vec<u64> {
+        let mut order: Vec<usize> = (0..seeds.len()).collect();
+        order.sort_by(|a, b| seeds[*a].created_at.cmp(&seeds[*b].created_at));
+        let mut ids = vec![0; seeds.len()];
+        let mut st = self.shared.lock();
+        if let (Some(newest), Some(&first)) = (st.deployments.last(), order.first()) {
+            let newest = newest.json["created_at"].as_str().unwrap_or_default();
+            assert!(
+                newest <= seeds[first].created_at.as_str(),
+                "seeded deployments must be newer than those already stored ({newest})"
+            );
+        }
+        for index in order {
+            let seed = &seeds[index];
+            let mut body = json!({
+                "ref": seed.sha,
+                "task": "deploy",
+                "payload": seed.payload,
+                "environment": seed.environment,
+                "description": null,
+                "transient_environment": false,
+            });
+            if let Some(flag) = seed.production_environment {
+                body["production_environment"] = json!(flag);
+            }
+            let id = server::insert_deployment(&mut st, server::BOT, body, seed.sha.clone());
+            let record = st.deployments.last_mut().expect("just inserted");
+            record.json["created_at"] = json!(seed.created_at);
+            record.json["updated_at"] = json!(seed.created_at);
+            for (state, description, at) in &seed.statuses {
+                server::insert_status(
+                    &mut st,
+                    id,
+                    server::BOT,
+                    json!({ "state": state, "description": description }),
+                );
+                // Statuses are stored newest first: the one just added is the first.
+                let stored = &mut st.deployments.last_mut().expect("just inserted").statuses[0];
+                stored["created_at"] = json!(at);
+                stored["updated_at"] = json!(at);
+            }
+            ids[index] = id;
+        }
+        ids
+    }
+
+    /// Stores a commit for `GET /commits/{sha}` (no request is logged).
+    pub fn seed_commit(&self, sha: &str, committed_at: &str, authored_at: &str) {
+        self.shared.lock().commits.insert(
+            sha.to_lowercase(),
+            CommitRecord {
+                committed_at: committed_at.to_string(),
+                authored_at: authored_at.to_string(),
+                message: format!("change {}", &sha[..sha.len().min(7)]),
+            },
+        );
     }
 
     /// Adds a status to a deployment directly, as its creator would (no request is logged, and

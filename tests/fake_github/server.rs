@@ -369,6 +369,7 @@ fn route_repo(st: &mut State, r: &Req, m: &str, rest: &[&str]) -> Reply {
     match (m, rest) {
         ("POST", ["deployments"]) => create_deployment(st, r),
         ("GET", ["deployments"]) => list_deployments(st, r),
+        ("GET", ["commits", reference]) => get_commit(st, reference),
         ("GET", ["deployments", id]) => match find_deployment(st, id) {
             Some(i) => Reply::json(200, st.deployments[i].json.clone()),
             None => Reply::not_found(),
@@ -577,10 +578,12 @@ fn check_types(body: &Value, fields: &[(&str, &[&str])]) -> Result<(), Reply> {
 
 // ---------- deployments ----------
 
+/// Deployments are stored in creation order and ids only grow, so the list is sorted by id.
 fn find_deployment(st: &State, id: &str) -> Option<usize> {
+    let id: u64 = id.parse().ok()?;
     st.deployments
-        .iter()
-        .position(|d| d.json["id"].as_u64().map(|i| i.to_string()).as_deref() == Some(id))
+        .binary_search_by_key(&id, DeploymentRecord::id)
+        .ok()
 }
 
 fn is_sha(s: &str) -> bool {
@@ -719,7 +722,7 @@ fn list_deployments(st: &State, r: &Req) -> Reply {
         r.param(key)
             .is_none_or(|want| d.json[field].as_str() == Some(want))
     };
-    let all: Vec<Value> = st
+    let all: Vec<&DeploymentRecord> = st
         .deployments
         .iter()
         .rev()
@@ -729,9 +732,51 @@ fn list_deployments(st: &State, r: &Req) -> Reply {
                 && matches(d, "task", "task")
                 && matches(d, "environment", "environment")
         })
-        .map(|d| d.json.clone())
         .collect();
-    page(st, r, all, Value::Array)
+    // Only the page is copied: a seeded history of thousands is listed in 100s.
+    page_of(st, r, all.len(), |range| {
+        Value::Array(all[range].iter().map(|d| d.json.clone()).collect())
+    })
+}
+
+/// `GET /repos/{o}/{r}/commits/{ref}` for a seeded commit (by sha or a ref naming it): the
+/// parts of GitHub's answer a client reads, with an empty file list.
+fn get_commit(st: &State, reference: &str) -> Reply {
+    let sha = st
+        .refs
+        .get(reference)
+        .map_or(reference.to_lowercase(), Clone::clone);
+    let Some(commit) = st.commits.get(&sha) else {
+        // What GitHub answers for a sha or ref it has no commit for.
+        return Reply::json(
+            422,
+            json!({ "message": format!("No commit found for SHA: {reference}"),
+                    "documentation_url": DOCS, "status": "422" }),
+        );
+    };
+    let api = format!("{}/repos/{}/{}", st.server_url(), st.owner, st.repo);
+    let signature = |date: &str| json!({ "name": "Dev", "email": "dev@example.com", "date": date });
+    Reply::json(
+        200,
+        json!({
+            "sha": sha,
+            "node_id": format!("C_{sha}"),
+            "url": format!("{api}/commits/{sha}"),
+            "html_url": format!("{}/{}/{}/commit/{sha}", st.server_url(), st.owner, st.repo),
+            "commit": {
+                "author": signature(&commit.authored_at),
+                "committer": signature(&commit.committed_at),
+                "message": commit.message,
+                "tree": { "sha": "4b825dc642cb6eb9a060e54bf8d69288fbee4904" },
+                "comment_count": 0,
+            },
+            "author": null,
+            "committer": null,
+            "parents": [],
+            "stats": { "total": 0, "additions": 0, "deletions": 0 },
+            "files": [],
+        }),
+    )
 }
 
 const STATES: [&str; 7] = [
@@ -814,9 +859,13 @@ pub fn insert_status(st: &mut State, deployment: u64, actor: Actor, body: Value)
     let id = st.id();
     let api = format!("{}/repos/{}/{}", st.server_url(), st.owner, st.repo);
     let now = timestamp();
-    let Some(record) = st.deployments.iter_mut().find(|d| d.id() == deployment) else {
+    let Ok(index) = st
+        .deployments
+        .binary_search_by_key(&deployment, DeploymentRecord::id)
+    else {
         panic!("no deployment {deployment}");
     };
+    let record = &mut st.deployments[index];
     let text = |key: &str| {
         body.get(key)
             .and_then(Value::as_str)
@@ -1118,6 +1167,18 @@ fn comment_json(st: &State, c: &CommentRecord) -> Value {
 /// One page of `all` (`per_page` default 30, at most 100; `page` from 1), wrapped by `wrap`,
 /// with GitHub's `Link` header.
 fn page(st: &State, r: &Req, all: Vec<Value>, wrap: impl Fn(Vec<Value>) -> Value) -> Reply {
+    let total = all.len();
+    page_of(st, r, total, |range| wrap(all[range].to_vec()))
+}
+
+/// [`page`] for a list of `total` items that `items` renders a range of, so a long list is
+/// not copied whole for every page.
+fn page_of(
+    st: &State,
+    r: &Req,
+    total: usize,
+    items: impl FnOnce(std::ops::Range<usize>) -> Value,
+) -> Reply {
     let per_page = r
         .param("per_page")
         .and_then(|p| p.parse::<usize>().ok())
@@ -1128,13 +1189,10 @@ fn page(st: &State, r: &Req, all: Vec<Value>, wrap: impl Fn(Vec<Value>) -> Value
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    let last = all.len().div_ceil(per_page).max(1);
-    let items: Vec<Value> = all
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
-    let mut reply = Reply::json(200, wrap(items));
+    let last = total.div_ceil(per_page).max(1);
+    let start = page.saturating_sub(1).saturating_mul(per_page).min(total);
+    let end = start.saturating_add(per_page).min(total);
+    let mut reply = Reply::json(200, items(start..end));
     let link_to = |n: usize, rel: &str| {
         let mut query: Vec<String> = r
             .query

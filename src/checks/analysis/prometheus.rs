@@ -11,7 +11,8 @@ use k8s_openapi::jiff::Timestamp;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::registry::{Http, RetryPolicy, clean_server_text};
+use crate::registry::{Http, RetryPolicy};
+use crate::untrusted::server_text;
 
 /// One request's limit: a range query over an hour of a busy service is well under it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -207,7 +208,7 @@ impl Prometheus {
         if data.result_type != "matrix" {
             return Err(unexpected(format!(
                 "a range query answered a {}",
-                clean_server_text(&data.result_type)
+                server_text(&data.result_type)
             )));
         }
         let raw: Vec<RawSeries> = serde_json::from_value(data.result)
@@ -279,7 +280,7 @@ impl Prometheus {
                 warnings,
                 ..
             }) if status == StatusCode::OK && s == "success" => Ok(Data {
-                warnings: warnings.iter().map(|w| clean_server_text(w)).collect(),
+                warnings: warnings.iter().map(|w| server_text(w)).collect(),
                 ..data
             }),
             // bad_data (400): the query does not parse or type-check; execution (422): it
@@ -290,14 +291,14 @@ impl Prometheus {
                 ..
             }) if kind == "bad_data" || kind == "execution" => Err(Error::Rejected {
                 query: query.to_string(),
-                error: clean_server_text(&error),
+                error: server_text(&error),
             }),
             Some(Answer {
                 error: Some(error), ..
             }) => Err(Error::Unexpected {
                 url,
                 status: status.as_u16(),
-                detail: clean_server_text(&error),
+                detail: server_text(&error),
             }),
             _ => Err(Error::Unexpected {
                 url,
@@ -305,7 +306,7 @@ impl Prometheus {
                 detail: if body.trim().is_empty() {
                     "an empty body".to_string()
                 } else {
-                    clean_server_text(&body)
+                    server_text(&body)
                 },
             }),
         }

@@ -33,13 +33,13 @@ use super::Runtime;
 use crate::actions::{Console, Context};
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::config::{self, Config, Environment};
-use crate::kube::apply::Force;
+use crate::kube::Force;
 use crate::outcome::{Classified, Outcome, outcome_of};
 use crate::plan::{self, EnvironmentPlan, Plan, PlanRequest};
 use crate::report::{DeployCommand, DeployReport};
 
 pub use decide::Reason;
-pub use prepare::{DEFAULT_LOCK_TIMEOUT, Locked, prepare, take_locks};
+pub use prepare::{Locked, prepare, take_locks};
 pub use roll_back::roll_back;
 pub use roll_out::roll_out;
 pub use workloads::{container_of, read_before};
@@ -54,7 +54,7 @@ pub struct DeployOptions {
     pub force: bool,
     /// For each rollout (and a rollback's).
     pub timeout: Duration,
-    /// For the Leases; [`DEFAULT_LOCK_TIMEOUT`] when unset.
+    /// For the Leases; `prepare::DEFAULT_LOCK_TIMEOUT` when unset.
     pub lock_timeout: Option<Duration>,
     /// Run the environment's checks after the rollout.
     pub verify: bool,
@@ -104,7 +104,7 @@ pub async fn run_deploy(
         provenance: rt.provenance(),
     };
     let mut target = plan::plan_environment(&config, &args.environment, &request)?;
-    let variables = super::read_secret_variables(rt, [target.environment]);
+    let variables = super::secret_variables(rt, [target.environment]);
     plan::add_secrets(&config, &mut target.plan, &variables, plan::Unset::Invalid)?;
     require_pinned(&target.plan)?;
     let env = target.environment;

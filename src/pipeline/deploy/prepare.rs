@@ -13,9 +13,10 @@ use super::Deploy;
 use super::roll_out::{reject, verification};
 use crate::actions::Context;
 use crate::config::{self, Environment};
-use crate::kube::apply::{self, Force, Mode};
-use crate::kube::connect::Connection;
-use crate::kube::lock::{self, HeldLock, LockError, LockRequest};
+use crate::kube::{
+    APPLY_CONCURRENCY, Connection, Force, HeldLock, LEASE_DURATION, LockError, LockRequest, Mode,
+    acquire_lock, apply_all, apply_one, lease_name, retrying,
+};
 use crate::kube::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
 use crate::outcome::{Classified, Outcome, outcome_of};
 use crate::report::{DeployReport, LockReport};
@@ -129,7 +130,7 @@ async fn validate(
         .chain(&deploy.plan.hooks)
         .cloned()
         .collect();
-    let batch = apply::apply_all(client, &all, Mode::DryRun, force, apply::CONCURRENCY).await;
+    let batch = apply_all(client, &all, Mode::DryRun, force, APPLY_CONCURRENCY).await;
     if !batch.errors.is_empty() {
         let count = batch.errors.len();
         reject(deploy.console, report, &batch.errors);
@@ -155,10 +156,9 @@ async fn ensure_namespace(
     create: bool,
 ) -> anyhow::Result<bool> {
     let api: Api<Namespace> = Api::all(client.clone());
-    let existing =
-        crate::kube::api::retrying("reading the namespace", || api.get_opt(&env.namespace))
-            .await
-            .with_context(|| format!("reading namespace {}", env.namespace))?;
+    let existing = retrying("reading the namespace", || api.get_opt(&env.namespace))
+        .await
+        .with_context(|| format!("reading namespace {}", env.namespace))?;
     match (existing, create) {
         (Some(_), _) => Ok(false),
         (None, false) => Err(Classified::invalid(anyhow::anyhow!(
@@ -186,7 +186,7 @@ async fn apply_namespace(client: &Client, env: &Environment) -> anyhow::Result<(
         },
     });
     for mode in [Mode::DryRun, Mode::Write] {
-        apply::apply_one(client, &object, mode, Force::No)
+        apply_one(client, &object, mode, Force::No)
             .await
             .map_err(|e| match mode {
                 Mode::DryRun => Classified::invalid(e),
@@ -226,16 +226,16 @@ pub async fn take_locks(
             service,
             holder: holder.clone(),
             timeout: lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT),
-            lease_duration: lock::LEASE_DURATION,
+            lease_duration: LEASE_DURATION,
         };
         let on_wait = |holder: &str| {
             say!(
                 "Waiting for {} (held by {holder}) for up to {}",
-                lock::lease_name(&request.environment, &request.service),
+                lease_name(&request.environment, &request.service),
                 config::units::format_duration(request.timeout)
             );
         };
-        match lock::acquire(client, &request, &on_wait).await {
+        match acquire_lock(client, &request, &on_wait).await {
             Ok(lock) => {
                 if let Some(previous) = &lock.took_over_from {
                     report.warnings.push(format!(

@@ -9,26 +9,18 @@ use super::decide::{self, Reason, UndoFailure, UndoVerdict};
 use super::roll_out::{show_diagnosis, wait_all};
 use crate::actions::{Annotation, Console};
 use crate::config::Environment;
-use crate::kube::diagnose;
-use crate::kube::rollback::{self, UndoError};
-use crate::kube::rollout::{RolloutOutcome, Workload};
+use crate::kube::{RollbackError, RolloutOutcome, UndoError, Workload, collect_diagnosis, undo};
 use crate::outcome::Classified;
 use crate::report::{DeployReport, RollbackOutcome, RollbackReport, WorkloadReport};
 use crate::say;
 
 /// What kind of undo failure `e` is.
-fn failure_of(e: &anyhow::Error) -> UndoFailure {
-    match e.downcast_ref::<UndoError>() {
-        Some(UndoError::NoHistory(_)) => UndoFailure::NoHistory,
-        Some(UndoError::RevisionNotFound(_)) => UndoFailure::RevisionNotFound,
-        Some(UndoError::Paused) => UndoFailure::Other,
-        None if e
-            .downcast_ref::<crate::kube::api::ApiError>()
-            .is_some_and(|a| a.is_not_found()) =>
-        {
-            UndoFailure::NotFound
-        }
-        None => UndoFailure::Other,
+fn failure_of(e: &RollbackError) -> UndoFailure {
+    match e {
+        RollbackError::Refused(UndoError::NoHistory(_)) => UndoFailure::NoHistory,
+        RollbackError::Refused(UndoError::RevisionNotFound(_)) => UndoFailure::RevisionNotFound,
+        e if e.is_not_found() => UndoFailure::NotFound,
+        _ => UndoFailure::Other,
     }
 }
 
@@ -66,7 +58,7 @@ pub async fn roll_back(
     let mut ok = true;
     let mut waiting: Vec<Workload> = Vec::new();
     for w in workloads {
-        let rollback = match rollback::undo(client, w, to_revision).await {
+        let rollback = match undo(client, w, to_revision).await {
             Ok(undo) if undo.skipped => entry(
                 RollbackOutcome::Skipped,
                 Some(undo.to_revision),
@@ -88,6 +80,8 @@ pub async fn roll_back(
             }
             Err(e) => {
                 let failure = failure_of(&e);
+                // The whole chain, as `{e:#}` prints it.
+                let e = anyhow::Error::new(e);
                 match decide::undo_verdict(failure, reason) {
                     UndoVerdict::Invalid if failure == UndoFailure::NotFound => {
                         return Err(Classified::invalid(anyhow::anyhow!(
@@ -129,7 +123,7 @@ pub async fn roll_back(
         let diagnosis = match &result.failure {
             Some(f) if result.outcome != RolloutOutcome::Complete => {
                 ok = false;
-                let d = diagnose::collect(
+                let d = collect_diagnosis(
                     client,
                     &env.namespace,
                     &result.workload.to_string(),

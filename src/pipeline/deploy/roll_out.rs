@@ -16,10 +16,10 @@ use super::{Deploy, Locked, roll_back};
 use crate::actions::{Annotation, Console};
 use crate::checks;
 use crate::config::{self, OnFailure};
-use crate::kube::apply::{self, ApplyError, Mode};
-use crate::kube::diagnose::{self, Diagnosis};
-use crate::kube::hooks::{self, HookOutcome};
-use crate::kube::rollout::{self, RolloutOutcome, RolloutResult, Workload};
+use crate::kube::{
+    APPLY_CONCURRENCY, ApplyError, Diagnosis, HookOutcome, Mode, RolloutOutcome, RolloutResult,
+    Workload, apply_all, collect_diagnosis, object_ref, wait_for_rollout,
+};
 use crate::outcome::chain;
 use crate::outcome::{Classified, Outcome};
 use crate::report::{self, DeployReport, Rejection, WorkloadReport};
@@ -131,12 +131,12 @@ async fn run_hooks(
 ) -> anyhow::Result<bool> {
     let console = deploy.console;
     let sources = decide::hook_sources(&deploy.plan.hooks, deploy.plan.objects());
-    let batch = apply::apply_all(
+    let batch = apply_all(
         client,
         &sources,
         Mode::Write,
         deploy.options.apply_force(),
-        apply::CONCURRENCY,
+        APPLY_CONCURRENCY,
     )
     .await;
     if !batch.errors.is_empty() {
@@ -146,7 +146,7 @@ async fn run_hooks(
     report
         .applied
         .extend(batch.applied.iter().map(|a| a.object.clone()));
-    report.hooks = hooks::run(client, console, &deploy.plan.hooks).await?;
+    report.hooks = crate::kube::run_hooks(client, console, &deploy.plan.hooks).await?;
     let Some(failed) = report
         .hooks
         .iter()
@@ -181,12 +181,12 @@ async fn apply_and_record(
     report: &mut DeployReport,
 ) -> bool {
     let objects: Vec<Value> = deploy.plan.objects().cloned().collect();
-    let batch = apply::apply_all(
+    let batch = apply_all(
         client,
         &objects,
         Mode::Write,
         deploy.options.apply_force(),
-        apply::CONCURRENCY,
+        APPLY_CONCURRENCY,
     )
     .await;
     report
@@ -212,7 +212,7 @@ async fn apply_and_record(
         let workload = &planned.workload;
         let (service, was) = before.get(workload).cloned().unwrap_or_default();
         let applied = generations
-            .get(apply::object_ref(planned.object).as_str())
+            .get(object_ref(planned.object).as_str())
             .copied();
         let strategy = planned
             .object
@@ -331,9 +331,9 @@ async fn diagnose_failures(
         let selector = deploy
             .plan
             .objects()
-            .find(|o| apply::object_ref(o) == result.workload.to_string())
+            .find(|o| object_ref(o) == result.workload.to_string())
             .and_then(selector_of);
-        let diagnosis = diagnose::collect(
+        let diagnosis = collect_diagnosis(
             client,
             &env.namespace,
             &result.workload.to_string(),
@@ -441,7 +441,7 @@ pub(super) async fn wait_all(
     let progress = |w: &Workload, line: &str| say!("{w}: {line}");
     let waits = workloads
         .iter()
-        .map(|w| rollout::wait(client, w, deadline, &progress));
+        .map(|w| wait_for_rollout(client, w, deadline, &progress));
     let results = futures_util::future::join_all(waits).await;
     results
         .into_iter()

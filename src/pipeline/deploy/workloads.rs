@@ -7,8 +7,9 @@ use kube::api::{Api, DynamicObject};
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::kube::apply;
-use crate::kube::rollout::{self, WorkloadKind};
+use crate::kube::{
+    RolloutState, WorkloadKind, evaluate_rollout, known_resource, object_ref, retrying, revision_of,
+};
 
 /// What a workload looked like before the apply.
 #[derive(Debug, Clone, Default)]
@@ -44,25 +45,24 @@ pub async fn read_before(
 ) -> anyhow::Result<Before> {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
-    let Some((resource, _)) = apply::known_resource(api_version, kind) else {
+    let Some((resource, _)) = known_resource(api_version, kind) else {
         return Ok(Before::default());
     };
     let ns = object["metadata"]["namespace"].as_str().unwrap_or_default();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
-    let live = crate::kube::api::retrying("reading", || api.get_opt(name))
+    let live = retrying("reading", || api.get_opt(name))
         .await
-        .with_context(|| format!("reading {}", apply::object_ref(object)))?;
+        .with_context(|| format!("reading {}", object_ref(object)))?;
     Ok(match live {
         None => Before::default(),
         Some(live) => {
             let value = serde_json::to_value(&live).unwrap_or(Value::Null);
-            let settled = WorkloadKind::parse(kind).is_none_or(|k| {
-                rollout::evaluate_value(k, &value) == rollout::RolloutState::Complete
-            });
+            let settled = WorkloadKind::parse(kind)
+                .is_none_or(|k| evaluate_rollout(k, &value) == RolloutState::Complete);
             Before {
                 generation: live.metadata.generation,
-                revision: rollout::revision_of(live.metadata.annotations.as_ref()),
+                revision: revision_of(live.metadata.annotations.as_ref()),
                 image: image_of(&value, container),
                 settled,
             }

@@ -31,8 +31,7 @@ use crate::actions::{Annotation, Secret, redact};
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::{self, Config, Environment};
 use crate::github::GitHub;
-use crate::kube::secret_env::Variables;
-use crate::kube::verified::{self, Verified};
+use crate::kube::{Variables, Verified};
 use crate::outcome::{Classified, Outcome, outcome_of};
 use crate::plan::{self, PlanRequest};
 use crate::registry::Reference;
@@ -42,7 +41,7 @@ use crate::report::{
 };
 use crate::say;
 
-pub use record::{LastDeployment, PAYLOAD_KEY, last_deployment};
+pub use record::last_deployment;
 use record::{Recorder, final_status, latest_success};
 
 /// `promote run`.
@@ -55,7 +54,7 @@ pub async fn run_promotion(
     let config = config::load(&global.config)?;
     let env = plan::environment(&config, &args.environment)?;
     // Before anything is recorded on GitHub: a Secret variable without a value is bad input.
-    let variables = super::read_secret_variables(rt, [env]);
+    let variables = super::secret_variables(rt, [env]);
     plan::require_secrets(&config, env, &variables)?;
     let mut report = new_report(rt, env);
     let github = github_client(rt, global)?;
@@ -419,7 +418,7 @@ async fn mark_verified(
         let Some(service) = promotion.config.service(&image.service) else {
             continue;
         };
-        verified::mark(
+        crate::kube::mark_verified(
             client,
             &env.namespace,
             &service.deployment,

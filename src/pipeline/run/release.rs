@@ -10,7 +10,7 @@ use super::super::copy::resolve_digest;
 use super::super::gate::Lower;
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::{Config, Environment};
-use crate::kube::verified;
+use crate::kube::read_verified;
 use crate::outcome::{Classified, Outcome};
 use crate::registry::{Digest, Reference};
 use crate::report::ReleaseImage;
@@ -128,7 +128,7 @@ pub async fn read_lower(
         .with_context(|| format!("failed to connect to {}'s cluster", d.name))?;
     let mut services = BTreeMap::new();
     for service in &config.services {
-        let live = verified::read(
+        let live = read_verified(
             &connection.client,
             &d.namespace,
             &service.deployment,

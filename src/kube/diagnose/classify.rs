@@ -1,6 +1,4 @@
-//! Why a rollout failed, told from its pods and events: pure classification (tested by table),
-//! and the collection of what a person needs to act on it (pod states, last termination
-//! reasons, recent events, the last lines of the failing container's log).
+//! Classifying a failed rollout from its pods (pure, tested by table).
 //!
 //! Classification comes in two strengths. Decisive signs end the wait at once, because
 //! Kubernetes will not recover from them by itself within a rollout: an image that cannot be
@@ -12,13 +10,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, LogParams};
-use kube::{Api, Client};
 use serde::Serialize;
-
-use super::api;
 
 /// How long a pod may stay unschedulable before that counts as a failure. A cluster autoscaler
 /// reacts within seconds and reports `TriggeredScaleUp`; a pod that still has no node after this
@@ -27,12 +21,6 @@ pub const UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(30);
 
 /// How many restarts make a crash a loop even before the kubelet says `CrashLoopBackOff`.
 const CRASH_RESTARTS: i32 = 2;
-
-/// Log lines kept from the failing container.
-pub const LOG_LINES: i64 = 20;
-
-/// Events kept per failing workload, most recent last.
-pub const EVENTS: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -192,7 +180,9 @@ pub fn classify_pods(pods: &[&Pod], now: Timestamp, urgency: Urgency) -> Option<
                     FailureReason::Unschedulable,
                     format!(
                         "pod {pod_name} cannot be scheduled: {}",
-                        api::server_text(c.message.as_deref().unwrap_or("no reason given"))
+                        crate::untrusted::server_text(
+                            c.message.as_deref().unwrap_or("no reason given")
+                        )
                     ),
                 );
                 failure.pod = Some(pod_name.clone());
@@ -212,7 +202,7 @@ fn classify_container(cs: &ContainerStatus, urgency: Urgency) -> Option<(u8, Fai
     let name = &cs.name;
     if let Some(waiting) = &state.waiting {
         let reason = waiting.reason.as_deref().unwrap_or_default();
-        let message = api::server_text(waiting.message.as_deref().unwrap_or_default());
+        let message = crate::untrusted::server_text(waiting.message.as_deref().unwrap_or_default());
         let with_message = |what: String| {
             if message.is_empty() {
                 what
@@ -310,279 +300,6 @@ fn crash(
             ),
         ),
     }
-}
-
-/// What a pod looked like, for the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PodState {
-    pub name: String,
-    pub phase: String,
-    pub ready: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scheduling: Option<String>,
-    pub containers: Vec<ContainerState>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ContainerState {
-    pub name: String,
-    /// `running`, `waiting: <reason>: <message>`, `terminated: <reason> (exit code N)`.
-    pub state: String,
-    pub ready: bool,
-    pub restarts: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_termination: Option<String>,
-}
-
-pub fn pod_state(pod: &Pod) -> PodState {
-    let status = pod.status.clone().unwrap_or_default();
-    let scheduling = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
-        .map(|c| {
-            api::server_text(&format!(
-                "{}: {}",
-                c.reason.as_deref().unwrap_or("NotScheduled"),
-                c.message.as_deref().unwrap_or_default()
-            ))
-        });
-    let containers = status
-        .init_container_statuses
-        .iter()
-        .flatten()
-        .chain(status.container_statuses.iter().flatten())
-        .map(|cs| {
-            let state = cs.state.clone().unwrap_or_default();
-            let text = if let Some(w) = &state.waiting {
-                let reason = w.reason.as_deref().unwrap_or("Waiting");
-                match w.message.as_deref().filter(|m| !m.is_empty()) {
-                    Some(m) => format!("waiting: {reason}: {}", api::server_text(m)),
-                    None => format!("waiting: {reason}"),
-                }
-            } else if let Some(t) = &state.terminated {
-                format!(
-                    "terminated: {} (exit code {})",
-                    t.reason.as_deref().unwrap_or("Terminated"),
-                    t.exit_code
-                )
-            } else if state.running.is_some() {
-                "running".to_string()
-            } else {
-                "unknown".to_string()
-            };
-            ContainerState {
-                name: cs.name.clone(),
-                state: text,
-                ready: cs.ready,
-                restarts: cs.restart_count,
-                last_termination: cs
-                    .last_state
-                    .as_ref()
-                    .and_then(|s| s.terminated.as_ref())
-                    .map(|t| {
-                        format!(
-                            "{} (exit code {})",
-                            t.reason.as_deref().unwrap_or("Terminated"),
-                            t.exit_code
-                        )
-                    }),
-            }
-        })
-        .collect();
-    let ready = status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    PodState {
-        name: pod.metadata.name.clone().unwrap_or_default(),
-        phase: status.phase.unwrap_or_else(|| "Unknown".into()),
-        ready,
-        scheduling,
-        containers,
-    }
-}
-
-/// One event, as `kubectl describe` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EventLine {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub reason: String,
-    /// `pod/web-5d8f-abc12`.
-    pub object: String,
-    pub message: String,
-    pub count: i32,
-}
-
-fn event_time(e: &Event) -> Option<Timestamp> {
-    e.last_timestamp
-        .as_ref()
-        .map(|t| t.0)
-        .or(e.event_time.as_ref().map(|t| t.0))
-        .or(e.first_timestamp.as_ref().map(|t| t.0))
-        .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
-/// The last [`EVENTS`] events about `name` or anything named after it (its ReplicaSets and
-/// pods: `web-5d8f`, `web-5d8f-abc12`), oldest first.
-pub fn recent_events(events: &[Event], name: &str) -> Vec<EventLine> {
-    let prefix = format!("{name}-");
-    let mut about: Vec<&Event> = events
-        .iter()
-        .filter(|e| {
-            let object = e.involved_object.name.as_deref().unwrap_or_default();
-            object == name || object.starts_with(&prefix)
-        })
-        .collect();
-    // Timestamps have second precision; the resourceVersion orders events within a second
-    // (it is opaque, but numeric in practice; a non-number sorts as 0).
-    about.sort_by_key(|e| {
-        let version = e
-            .metadata
-            .resource_version
-            .as_deref()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-        (event_time(e), version)
-    });
-    let skip = about.len().saturating_sub(EVENTS);
-    about
-        .into_iter()
-        .skip(skip)
-        .map(|e| EventLine {
-            time: event_time(e).map(|t| t.to_string()),
-            type_: e.type_.clone().unwrap_or_else(|| "Normal".into()),
-            reason: e.reason.clone().unwrap_or_default(),
-            object: format!(
-                "{}/{}",
-                e.involved_object
-                    .kind
-                    .as_deref()
-                    .unwrap_or("object")
-                    .to_lowercase(),
-                e.involved_object.name.as_deref().unwrap_or_default()
-            ),
-            message: api::server_text(e.message.as_deref().unwrap_or_default()),
-            count: e.count.unwrap_or(1),
-        })
-        .collect()
-}
-
-/// Everything known about one failure, for the log and the JSON report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Diagnosis {
-    /// `deployment/web`, or `job/migrate-database-1a2b3c4d` for a hook.
-    pub object: String,
-    pub failure: Failure,
-    pub pods: Vec<PodState>,
-    pub events: Vec<EventLine>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logs: Option<LogTail>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LogTail {
-    pub pod: String,
-    pub container: String,
-    /// Whether this is the previous (crashed) instance's log.
-    pub previous: bool,
-    pub lines: Vec<String>,
-}
-
-/// Reads pods (by `selector`), events and the failing container's log tail for `failure`.
-/// Best effort: what cannot be read is left out, since the failure itself is already known.
-pub async fn collect(
-    client: &Client,
-    namespace: &str,
-    object: &str,
-    name: &str,
-    selector: Option<&str>,
-    failure: &Failure,
-) -> Diagnosis {
-    let pods_api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pods = match selector {
-        Some(selector) => {
-            let params = ListParams::default().labels(selector);
-            api::retrying("listing pods", || pods_api.list(&params))
-                .await
-                .map(|l| l.items)
-                .unwrap_or_default()
-        }
-        None => Vec::new(),
-    };
-    let events_api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    let all = ListParams::default();
-    let events = api::retrying("listing events", || events_api.list(&all))
-        .await
-        .map(|l| l.items)
-        .unwrap_or_default();
-    let mut failure = failure.clone();
-    // A timeout without a pod named: show the log of the first pod that is not ready.
-    if failure.pod.is_none()
-        && let Some(pod) = pods.iter().find(|p| !pod_state(p).ready)
-    {
-        failure.pod = pod.metadata.name.clone();
-        failure.container = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.containers.first())
-            .map(|c| c.name.clone());
-    }
-    let logs = match (&failure.pod, &failure.container) {
-        (Some(pod), Some(container)) => {
-            log_tail(&pods_api, pod, container, failure.restarted).await
-        }
-        _ => None,
-    };
-    let mut pod_states: Vec<PodState> = pods.iter().map(pod_state).collect();
-    pod_states.sort_by(|a, b| a.name.cmp(&b.name));
-    Diagnosis {
-        object: object.to_string(),
-        failure,
-        pods: pod_states,
-        events: recent_events(&events, name),
-        logs,
-    }
-}
-
-/// The last [`LOG_LINES`] lines of a container's log (its previous instance after a restart).
-pub async fn log_tail(
-    pods: &Api<Pod>,
-    pod: &str,
-    container: &str,
-    previous: bool,
-) -> Option<LogTail> {
-    let params = LogParams {
-        container: Some(container.to_string()),
-        tail_lines: Some(LOG_LINES),
-        previous,
-        ..LogParams::default()
-    };
-    let text = match api::retrying("reading logs", || pods.logs(pod, &params)).await {
-        Ok(text) => text,
-        // The previous instance may not exist yet; the current one may have something.
-        Err(_) if previous => {
-            let params = LogParams {
-                previous: false,
-                ..params.clone()
-            };
-            api::retrying("reading logs", || pods.logs(pod, &params))
-                .await
-                .ok()?
-        }
-        Err(_) => return None,
-    };
-    Some(LogTail {
-        pod: pod.to_string(),
-        container: container.to_string(),
-        previous,
-        lines: text.lines().map(api::server_text).collect(),
-    })
 }
 
 #[cfg(test)]
@@ -867,43 +584,5 @@ spec:
         assert!(runs_template(&new, &template));
         assert!(!runs_template(&old_image, &template));
         assert!(!runs_template(&old_config, &template));
-    }
-
-    #[test]
-    fn pod_state_reads_like_kubectl_describe() {
-        let p = pod("metadata: {name: web-1}
-status:
-  phase: Running
-  conditions: [{type: Ready, status: 'False'}]
-  containerStatuses:
-  - {name: web, image: x, imageID: '', ready: false, restartCount: 2, state: {waiting: {reason: CrashLoopBackOff, message: back-off 20s}}, lastState: {terminated: {reason: OOMKilled, exitCode: 137}}}");
-        let state = pod_state(&p);
-        assert_eq!(state.phase, "Running");
-        assert!(!state.ready);
-        assert_eq!(
-            state.containers[0].state,
-            "waiting: CrashLoopBackOff: back-off 20s"
-        );
-        assert_eq!(
-            state.containers[0].last_termination.as_deref(),
-            Some("OOMKilled (exit code 137)")
-        );
-    }
-
-    #[test]
-    fn recent_events_are_about_the_workload_and_its_children() {
-        let events: Vec<Event> = serde_saphyr::from_str(
-            "- {metadata: {name: a}, involvedObject: {kind: Pod, name: web-5d8f-x1}, reason: BackOff, message: back-off, type: Warning, lastTimestamp: '2025-01-01T00:02:00Z', count: 3}
-- {metadata: {name: b}, involvedObject: {kind: Deployment, name: web}, reason: ScalingReplicaSet, message: scaled up, lastTimestamp: '2025-01-01T00:01:00Z'}
-- {metadata: {name: c}, involvedObject: {kind: Pod, name: webhook-1}, reason: Pulled, lastTimestamp: '2025-01-01T00:03:00Z'}
-- {metadata: {name: d}, involvedObject: {kind: Pod, name: other-1}, reason: Pulled, lastTimestamp: '2025-01-01T00:04:00Z'}",
-        )
-        .unwrap();
-        let lines = recent_events(&events, "web");
-        let reasons: Vec<&str> = lines.iter().map(|l| l.reason.as_str()).collect();
-        assert_eq!(reasons, ["ScalingReplicaSet", "BackOff"]);
-        assert_eq!(lines[1].object, "pod/web-5d8f-x1");
-        assert_eq!(lines[1].type_, "Warning");
-        assert_eq!(lines[1].count, 3);
     }
 }
