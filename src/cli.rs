@@ -134,6 +134,9 @@ pub enum Command {
     Run(RunArgs),
     /// Every environment side by side: digest, commit, revision, replicas, age, who, outcome.
     Status(StatusArgs),
+    /// Compare the environments' clusters side by side and with promotion.yml; exit 1 when
+    /// something differs that promotion.yml does not declare (a hand edit, say).
+    Drift(DriftArgs),
     /// Create or update GitHub environments' protection rules from the promotion file, or check them.
     #[command(subcommand)]
     Environments(EnvironmentsCommand),
@@ -184,6 +187,19 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Write promote-status.json here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Only these environments (repeat; default: all, in promotion order). One alone still
+    /// shows hand edits; differences between environments need two.
+    #[arg(short, long = "environment", env = "PROMOTE_ENVIRONMENT")]
+    pub environments: Vec<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Write promote-drift.json here (default: the runner's temp directory).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
 }

@@ -7,6 +7,7 @@ pub mod azure;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod github;
 pub mod kpi;
 pub mod kube;

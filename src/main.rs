@@ -102,6 +102,7 @@ async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Res
         cli::Command::Verify(args) => pipeline::run_verify(rt, &cli.global, args).await,
         cli::Command::Run(args) => pipeline::run_promotion(rt, &cli.global, args).await,
         cli::Command::Status(args) => pipeline::run_status(rt, &cli.global, args).await,
+        cli::Command::Drift(args) => pipeline::run_drift(rt, &cli.global, args).await,
         cli::Command::Environments(command) => {
             pipeline::run_environments(rt, &cli.global, command).await
         }

@@ -506,6 +506,59 @@ async fn a_dry_run_returns_the_would_be_object_and_stores_nothing() {
     );
 }
 
+/// A change inside a list item (`kubectl set env` adding a variable to a container) is owned
+/// field by field, as structured-merge-diff compares: the container itself stays its applier's.
+#[tokio::test]
+async fn an_update_inside_a_list_item_owns_only_the_fields_it_changed() {
+    let (fake, client) = cluster().await;
+    namespace(&fake, &client, "prod").await;
+    let api = Api::<Deployment>::namespaced(client.clone(), "prod");
+    apply(
+        &api,
+        "web",
+        "promote-action",
+        &deployment("web", "example.com/web:1", 2),
+    )
+    .await
+    .unwrap();
+    let patch = json!({ "spec": { "template": { "spec": { "containers": [
+        { "name": "app", "env": [{ "name": "DEBUG", "value": "1" }] },
+    ] } } } });
+    let params = PatchParams {
+        field_manager: Some("kubectl-set".into()),
+        ..PatchParams::default()
+    };
+    api.patch("web", &params, &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+    let live = fake.get("Deployment", "prod", "web").unwrap();
+    let entries = live["metadata"]["managedFields"].as_array().unwrap();
+    let set = entries
+        .iter()
+        .find(|e| e["manager"] == "kubectl-set")
+        .unwrap();
+    let container =
+        &set["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"];
+    assert!(container.get(".").is_none(), "{set:#}");
+    assert!(
+        container["f:env"]["k:{\"name\":\"DEBUG\"}"]
+            .get(".")
+            .is_some(),
+        "{set:#}"
+    );
+    let applied = entries
+        .iter()
+        .find(|e| e["manager"] == "promote-action")
+        .unwrap();
+    assert!(
+        applied["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+            ["k:{\"name\":\"app\"}"]
+            .get(".")
+            .is_some(),
+        "{applied:#}"
+    );
+}
+
 #[tokio::test]
 async fn an_apply_conflict_names_the_other_manager_unless_forced() {
     let (fake, client) = cluster().await;

@@ -40,6 +40,11 @@ mod github_kpi;
 mod kube_connect;
 /// `deploy`, `rollback`, `history` end to end against the fake API server; measurements.
 mod kube_deploy;
+/// `promote drift` against the fake API server: declared differences, hand edits, no secrets.
+mod kube_drift;
+/// `fromEnv` Secrets in `deploy`, `run` and `plan` against the fake API server: applied first,
+/// rolled on a new value, missing variables, and no value anywhere.
+mod kube_secrets;
 /// `promote metrics` through the binary: as the action, with `--json`, and its invalid input.
 mod metrics_cmd;
 /// The jobs of promote.yml run in sequence by the binary as the runner starts it, against the

@@ -7,6 +7,18 @@ const DEFAULT_SERVER_URL: &str = "https://github.com";
 /// `GITHUB_API_URL` on github.com.
 const DEFAULT_API_URL: &str = "https://api.github.com";
 
+/// A variable of the step's environment that promotion.yml names, as [`Context::read_var`]
+/// read it.
+#[derive(Debug, Clone)]
+pub enum Variable {
+    /// Set and not empty; masked.
+    Set(super::Secret),
+    /// Set to the empty string.
+    Empty,
+    /// Not set (or not Unicode).
+    Unset,
+}
+
 /// What the runner tells a step about its run, read once from the environment.
 ///
 /// The runner sets these variables in every container action (protocols.md §1). An empty
@@ -109,10 +121,23 @@ impl Context {
     /// variables above, these names come from promotion.yml, so they cannot be read at start.
     /// Unset, empty or non-Unicode is `None`.
     pub fn read_secret(&self, name: &str, console: &super::Console) -> Option<super::Secret> {
-        std::env::var(name)
-            .ok()
-            .filter(|value| !value.is_empty())
-            .map(|value| super::Secret::new(value, console))
+        match self.read_var(name, console) {
+            Variable::Set(value) => Some(value),
+            Variable::Empty | Variable::Unset => None,
+        }
+    }
+
+    /// Reads the workflow's own variable `name`, masked the moment it is read (every such
+    /// variable promotion.yml names holds a secret: a `fromEnv` Secret value, a header). Tells an
+    /// empty variable from an unset one, since the fix differs: `${{ secrets.X }}` of a secret
+    /// that does not exist expands to an empty string.
+    pub fn read_var(&self, name: &str, console: &super::Console) -> Variable {
+        match std::env::var(name) {
+            Ok(value) if value.is_empty() => Variable::Empty,
+            Ok(value) => Variable::Set(super::Secret::new(value, console)),
+            // Not Unicode: no secret a workflow passes is, and it cannot be sent as text anyway.
+            Err(_) => Variable::Unset,
+        }
     }
 
     /// The web page of this run: `{server}/{repo}/actions/runs/{run_id}`, plus

@@ -23,7 +23,7 @@ mod secret;
 mod summary;
 
 pub use commands::{Annotation, Console, Level, command_line, escape_data, escape_property, say};
-pub use context::Context;
+pub use context::{Context, Variable};
 pub use files::{
     FileCommandError, OutputFormat, Outputs, append_entry, format_entry, random_delimiter,
 };

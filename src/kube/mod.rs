@@ -13,7 +13,10 @@
 //! - `lock`: a Lease per environment and service;
 //! - `history`: a Deployment's revisions; `verified`: which release passed verification;
 //! - `hooks`: pre-deploy Jobs; `job`: running a Job to its end (watched, its log
-//!   streamed), for hooks and integration checks.
+//!   streamed), for hooks and integration checks;
+//! - `live`: a namespace as it runs, Secret values hashed as read, for `drift`;
+//! - `secret_env`: Secrets made from the job's variables (`fromEnv`), masked as read, and their
+//!   hash on the pod templates that read them.
 //!
 //! Decisions are pure functions tested by table beside them; I/O goes through `api`'s retry
 //! policy. The submodules are private: callers use the names re-exported here.
@@ -25,10 +28,12 @@ mod diagnose;
 mod history;
 mod hooks;
 mod job;
+mod live;
 mod lock;
 mod render;
 mod rollback;
 mod rollout;
+mod secret_env;
 mod verified;
 mod watch;
 
@@ -50,16 +55,22 @@ pub use hooks::{HookOutcome, HookReport, run as run_hooks};
 pub use job::{
     JobEnd, JobRun, delete as delete_job, follow as follow_job, print_line as print_job_line,
 };
+pub use live::{LiveError, LiveNamespace, LiveSecret, ValueHasher, read_namespace};
 pub use lock::{
     HeldLock, LEASE_DURATION, LockError, LockRequest, acquire as acquire_lock, lease_name,
 };
 pub use render::{
-    ANNOTATION_CONFIG_HASH, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER, Provenance, Rendered,
-    render_hooks, render_service,
+    ANNOTATION_CONFIG_HASH, ANNOTATION_IMAGE, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, LABEL_SERVICE,
+    MANAGER, Provenance, Rendered, apply_rank, render_hooks, render_service,
 };
-pub use rollback::{RollbackError, UndoError, UndoResult, undo};
+pub use rollback::{ROLLBACK_MANAGER, RollbackError, UndoError, UndoResult, undo};
 pub use rollout::{
     RolloutOutcome, RolloutResult, RolloutState, Workload, WorkloadKind,
     evaluate_value as evaluate_rollout, revision_of, wait as wait_for_rollout,
+};
+pub use secret_env::{
+    ANNOTATION_SECRETS_HASH, Absence, ManagedSecret, Materialized, MissingVariable,
+    MissingVariables, Variables, annotate_pod_templates, hide_values as hide_secret_values,
+    materialize as materialize_secrets, read_variables as read_secret_variables,
 };
 pub use verified::{LiveService, Verified, mark as mark_verified, read as read_verified};

@@ -6,6 +6,7 @@
 mod cluster;
 mod copy;
 mod deploy;
+mod drift;
 mod environments;
 mod gate;
 mod history;
@@ -23,10 +24,12 @@ use anyhow::Context as _;
 use crate::actions::{Annotation, Console, Context, Outputs};
 use crate::config::ConfigErrors;
 use crate::kube::Provenance;
+use crate::kube::Variables;
 use crate::outcome::{Outcome, outcome_of};
 pub use cluster::connect_to;
 pub use copy::run_copy;
 pub use deploy::run_deploy;
+pub use drift::run_drift;
 pub use environments::run_environments;
 pub use history::run_history;
 pub use metrics::run_metrics;
@@ -63,6 +66,19 @@ pub(crate) fn environments<'a>(
         Some(name) => Ok(vec![crate::plan::environment(config, name)?]),
         None => Ok(config.environments.iter().collect()),
     }
+}
+
+/// Reads the job's variables the `fromEnv` Secrets of `environments` are made of, each masked
+/// the moment it is read (see `kube::read_secret_variables`).
+pub(crate) fn secret_variables<'a>(
+    rt: &Runtime<'_>,
+    environments: impl IntoIterator<Item = &'a crate::config::Environment>,
+) -> Variables {
+    crate::kube::read_secret_variables(
+        environments.into_iter().flat_map(|e| &e.secrets),
+        |name| rt.ctx.read_var(name, rt.console),
+        rt.console,
+    )
 }
 
 /// Writes a command's JSON report as `file_name` into `output_dir` (default: the runner's temp

@@ -5,6 +5,11 @@
 //! `kubectl diff`), and with `--comment-on-pr` it keeps one comment on the pull request updated.
 //! None of these extras can fail the plan: a base file that does not load, a cluster that does
 //! not answer or a comment GitHub refuses is a warning, since the plan itself is the product.
+//!
+//! `fromEnv` Secrets are planned from the job's variables when they are set (a plan on a pull
+//! request usually has none: then a warning says which Secrets were left out). Every Secret
+//! value, the live cluster's included, is shown as `***` and a hash keyed for this run only, so
+//! a diff tells a changed value from an unchanged one and reveals neither.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,11 +23,15 @@ use crate::actions::{Annotation, Secret};
 use crate::cli::{GlobalArgs, PlanArgs};
 use crate::config::{self, Config, ConfigErrors};
 use crate::github::{self, COMMENT_BUDGET, GitHub, NoPullRequest, PLAN_COMMENT_MARKER};
-use crate::kube::{APPLY_CONCURRENCY, ApiError, ApplyError, Force, Mode, apply_one, get_live};
+use crate::kube::{
+    APPLY_CONCURRENCY, ApiError, ApplyError, Force, Mode, ValueHasher, apply_one, get_live,
+    hide_secret_values,
+};
 use crate::outcome::{Outcome, chain};
 use crate::plan::{
     Against, Change, ChangeSet, Changes, EnvironmentChanges, EnvironmentPlan, ObjectChange, Plan,
-    PlanRequest, base_request, compare, diff_plans, display_name, plan, strip_noise, to_yaml,
+    PlanRequest, Unset, add_secrets, base_request, compare, diff_plans, display_name, plan,
+    strip_noise, to_yaml,
 };
 use crate::report;
 use crate::say;
@@ -40,17 +49,29 @@ pub async fn run_plan(
         images: args.images.clone(),
         provenance: rt.provenance(),
     };
-    let plan = plan(&config, &request)?;
+    // `planned` holds the Secret values, for the cluster's dry run only; `plan` is what is shown.
+    let planned = planned_with_secrets(rt, &config, &request)?;
+    let hasher = ValueHasher::random()
+        .map_err(|e| anyhow::anyhow!("no randomness to hash Secret values with: {e}"))?;
+    let mut plan = planned.clone();
+    plan.hide_secret_values(&hasher);
 
     let mut changes = Changes::default();
+    changes
+        .warnings
+        .extend(plan.environments.iter().filter_map(|e| {
+            e.unplanned_secrets.as_ref().map(|missing| {
+                format!("{missing}; planned without those Secrets (a deploy needs the variables)")
+            })
+        }));
     if let Some(base) = &args.base_config {
-        match base_changes(base, &request, &plan) {
+        match base_changes(rt, base, &request, &plan, &hasher) {
             Ok(set) => changes.sets.push(set),
             Err(warning) => changes.warnings.push(warning),
         }
     }
     if args.diff_cluster {
-        let set = cluster_changes(rt, global, args, &config, &plan).await;
+        let set = cluster_changes(rt, global, args, &config, &planned, &hasher).await;
         changes
             .warnings
             .extend(set.environments.iter().filter_map(|e| {
@@ -117,12 +138,38 @@ pub async fn run_plan(
     Ok(Outcome::Success)
 }
 
-/// Renders the base branch's promotion file with the head's request and diffs the two.
+/// The plan of `request` with the `fromEnv` Secrets whose variables are set.
+///
+/// # Errors
+/// As [`plan`].
+fn planned_with_secrets(
+    rt: &Runtime<'_>,
+    config: &Config,
+    request: &PlanRequest,
+) -> Result<Plan, ConfigErrors> {
+    let mut planned = plan(config, request)?;
+    let in_scope = planned
+        .environments
+        .iter()
+        .filter_map(|e| config.environment(&e.name));
+    let variables = super::secret_variables(rt, in_scope);
+    add_secrets(config, &mut planned, &variables, Unset::LeftOut)?;
+    Ok(planned)
+}
+
+/// Renders the base branch's promotion file with the head's request (and its Secrets, hidden
+/// with `hasher` as the head's are) and diffs the two.
 ///
 /// # Errors
 /// The warning to show when the base file cannot be loaded or rendered: then the head is
 /// planned alone (the pull request may be what fixes the base).
-fn base_changes(base: &Path, request: &PlanRequest, head: &Plan) -> Result<ChangeSet, String> {
+fn base_changes(
+    rt: &Runtime<'_>,
+    base: &Path,
+    request: &PlanRequest,
+    head: &Plan,
+    hasher: &ValueHasher,
+) -> Result<ChangeSet, String> {
     let invalid = |what: &str, errors: &ConfigErrors| {
         let first = errors
             .0
@@ -138,7 +185,12 @@ fn base_changes(base: &Path, request: &PlanRequest, head: &Plan) -> Result<Chang
     };
     let config = config::load(base).map_err(|e| invalid("is invalid", &e))?;
     let base_plan = match base_request(&config, request) {
-        Some(request) => plan(&config, &request).map_err(|e| invalid("cannot be rendered", &e))?,
+        Some(request) => {
+            let mut base_plan = planned_with_secrets(rt, &config, &request)
+                .map_err(|e| invalid("cannot be rendered", &e))?;
+            base_plan.hide_secret_values(hasher);
+            base_plan
+        }
         // The environment or service asked for is new in the head: the base renders nothing.
         None => Plan {
             environments: Vec::new(),
@@ -180,14 +232,17 @@ pub fn write_files(plan: &Plan, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// Diffs every environment's rendered objects against its live cluster. Pre-deploy hook Jobs
-/// are left out: they are created fresh by each deploy, never applied over a live one.
+/// Diffs every environment's rendered objects (`plan`, with its Secret values: the dry run
+/// needs them) against its live cluster, hiding every Secret value on both sides with
+/// `hasher`. Pre-deploy hook Jobs are left out: they are created fresh by each deploy, never
+/// applied over a live one.
 async fn cluster_changes(
     rt: &Runtime<'_>,
     global: &GlobalArgs,
     args: &PlanArgs,
     config: &Config,
     plan: &Plan,
+    hasher: &ValueHasher,
 ) -> ChangeSet {
     let mut environments = Vec::new();
     for env_plan in &plan.environments {
@@ -201,7 +256,7 @@ async fn cluster_changes(
                     env.name,
                     connection.description
                 );
-                match live_changes(&connection.client, env_plan).await {
+                match live_changes(&connection.client, env_plan, hasher).await {
                     Ok(objects) => (objects, None),
                     Err(e) => (
                         Vec::new(),
@@ -261,6 +316,7 @@ fn cluster_unusable(e: &ApplyError) -> bool {
 async fn live_changes(
     client: &::kube::Client,
     env: &EnvironmentPlan,
+    hasher: &ValueHasher,
 ) -> Result<Vec<ObjectChange>, ApplyError> {
     let objects: Vec<(&str, &Value)> = env
         .services
@@ -288,21 +344,26 @@ async fn live_changes(
     Ok(objects
         .iter()
         .zip(results)
-        .map(|((service, rendered), result)| live_change(&env.name, service, rendered, result))
+        .map(|((service, rendered), result)| {
+            live_change(&env.name, service, rendered, result, hasher)
+        })
         .collect())
 }
 
-/// One object's line in a cluster comparison, `kubectl diff` style: LIVE against MERGED.
+/// One object's line in a cluster comparison, `kubectl diff` style: LIVE against MERGED,
+/// Secret values hidden on both sides.
 fn live_change(
     env: &str,
     service: &str,
     rendered: &Value,
     result: Result<(Option<Value>, Value), (Option<Value>, ApplyError)>,
+    hasher: &ValueHasher,
 ) -> ObjectChange {
     let name = display_name(rendered);
     let clean = |v: &Value| {
         let mut v = v.clone();
         strip_noise(&mut v);
+        hide_secret_values(&mut v, hasher);
         v
     };
     match result {
@@ -323,7 +384,7 @@ fn live_change(
                 service,
                 name.clone(),
                 None,
-                Some((format!("rendered/{env}/{name}"), rendered)),
+                Some((format!("rendered/{env}/{name}"), &clean(rendered))),
             );
             change.note = Some(format!("the server-side dry run failed: {}", chain(&e)));
             change

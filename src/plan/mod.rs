@@ -6,11 +6,14 @@
 //! - [`plan`] renders the environments in scope; [`plan_environment`] renders one and hands
 //!   back the environment it is for;
 //! - [`parse_images`] reads `[SERVICE=]REF` arguments, for `plan`, `deploy` and `run` alike;
+//! - [`add_secrets`] adds the `fromEnv` Secrets, made of the job's variables, and their hash
+//!   on the pod templates; [`Plan::hide_secret_values`] makes such a plan fit to show;
 //! - [`diff`](diff_plans) compares two plans object by object (the base branch's and the
 //!   head's), with the model the cluster comparison of `promote plan` fills in too.
 
 mod diff;
 mod images;
+mod secrets;
 pub mod text_diff;
 
 use std::collections::BTreeMap;
@@ -19,6 +22,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::config::{Config, ConfigError, ConfigErrors, Environment, Service, yaml::Pos};
+use crate::kube::MissingVariables;
 use crate::kube::{self, Provenance, Rendered};
 use crate::kube::{Workload, WorkloadKind};
 use crate::registry::Reference;
@@ -28,6 +32,7 @@ pub use diff::{
     compare, diff_plans, display_name, identity, strip_noise,
 };
 pub use images::parse_images;
+pub use secrets::{Unset, add_secrets, require_secrets};
 
 /// What to plan, as the user asked for it.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +80,8 @@ pub struct EnvironmentPlan {
     pub services: Vec<Rendered>,
     /// Pre-deploy hook Jobs, run before the services' objects are applied.
     pub hooks: Vec<serde_json::Value>,
+    /// The `fromEnv` Secrets [`add_secrets`] left out, for variables without a value.
+    pub unplanned_secrets: Option<MissingVariables>,
 }
 
 impl EnvironmentPlan {
@@ -256,6 +263,7 @@ fn render(
             namespace: env.namespace.clone(),
             services: rendered,
             hooks,
+            unplanned_secrets: None,
         });
     }
     if errors.is_empty() {

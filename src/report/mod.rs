@@ -3,6 +3,7 @@
 //! calls an API or reads the environment, and imports nothing from `pipeline`.
 
 mod deploy;
+mod drift;
 mod kpi;
 mod map;
 mod plan;
@@ -20,6 +21,7 @@ pub use deploy::{
     DeployCommand, DeployReport, LockReport, Rejection, RollbackOutcome, RollbackReport,
     WorkloadReport,
 };
+pub use drift::{drift_summary, drift_text};
 pub use kpi::{kpi_summary, kpi_text};
 pub use plan::{
     changes_json, changes_text, plan_comment, plan_json, plan_summary, plan_summary_with, plan_text,

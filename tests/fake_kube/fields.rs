@@ -738,9 +738,16 @@ pub fn record_update(
     let mut managed = old.map(read_managed).unwrap_or_default();
     let old_set = old.map(|o| field_set(o, part)).unwrap_or_default();
     let new_set = field_set(new, part);
+    // An item of a keyed list is changed only by being added: a change inside it (an env var
+    // added to a container) is owned field by field, as structured-merge-diff compares, so
+    // `kubectl set env` does not take the whole container from its applier.
     let changed: FieldSet = new_set
         .iter()
-        .filter(|p| !old_set.contains(*p) || old.and_then(|o| get_at(o, p)) != get_at(new, p))
+        .filter(|p| {
+            !old_set.contains(*p)
+                || (!matches!(p.last(), Some(Pe::Key(_)))
+                    && old.and_then(|o| get_at(o, p)) != get_at(new, p))
+        })
         .cloned()
         .collect();
     let removed: FieldSet = old_set.difference(&new_set).cloned().collect();

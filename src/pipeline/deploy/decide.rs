@@ -39,25 +39,35 @@ pub fn awaited(
     }
 }
 
-/// The ConfigMaps among `objects` that a hook Job reads (`envFrom.configMapRef`): applied before
-/// the hooks run, since the hooks run before everything else.
-pub fn hook_config_maps<'a>(
-    hooks: &[Value],
-    objects: impl Iterator<Item = &'a Value>,
-) -> Vec<Value> {
-    let wanted: Vec<&str> = hooks
+/// The ConfigMaps and Secrets among `objects` that a hook Job reads (`envFrom.configMapRef`,
+/// `envFrom.secretRef`: a `fromEnv` Secret the plan holds): applied before the hooks run, since
+/// the hooks run before everything else.
+pub fn hook_sources<'a>(hooks: &[Value], objects: impl Iterator<Item = &'a Value>) -> Vec<Value> {
+    let env_from: Vec<&Value> = hooks
         .iter()
         .flat_map(|h| {
             h.pointer("/spec/template/spec/containers/0/envFrom")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter_map(|e| e["configMapRef"]["name"].as_str())
         })
         .collect();
+    let named = |reference: &str| -> Vec<&str> {
+        env_from
+            .iter()
+            .filter_map(|e| e[reference]["name"].as_str())
+            .collect()
+    };
+    let (config_maps, secrets) = (named("configMapRef"), named("secretRef"));
     objects
-        .filter(|o| o["kind"] == "ConfigMap")
-        .filter(|o| wanted.contains(&o["metadata"]["name"].as_str().unwrap_or_default()))
+        .filter(|o| {
+            let name = o["metadata"]["name"].as_str().unwrap_or_default();
+            match o["kind"].as_str() {
+                Some("ConfigMap") => config_maps.contains(&name),
+                Some("Secret") => secrets.contains(&name),
+                _ => false,
+            }
+        })
         .cloned()
         .collect()
 }
@@ -223,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn hooks_get_the_config_maps_they_read_and_no_others() {
+    fn hooks_get_the_config_maps_and_secrets_they_read_and_no_others() {
         let hooks = [json!({"spec": {"template": {"spec": {"containers": [
             {"envFrom": [{"configMapRef": {"name": "web-config-1"}}, {"secretRef": {"name": "s"}}]}
         ]}}}})];
@@ -231,11 +241,13 @@ mod tests {
             json!({"kind": "ConfigMap", "metadata": {"name": "web-config-1"}}),
             json!({"kind": "ConfigMap", "metadata": {"name": "other"}}),
             json!({"kind": "Secret", "metadata": {"name": "web-config-1"}}),
+            json!({"kind": "Secret", "metadata": {"name": "s"}}),
+            json!({"kind": "Secret", "metadata": {"name": "other"}}),
             json!({"kind": "Deployment", "metadata": {"name": "web"}}),
         ];
-        let picked = hook_config_maps(&hooks, objects.iter());
-        assert_eq!(picked, [objects[0].clone()]);
-        assert!(hook_config_maps(&[], objects.iter()).is_empty());
+        let picked = hook_sources(&hooks, objects.iter());
+        assert_eq!(picked, [objects[0].clone(), objects[3].clone()]);
+        assert!(hook_sources(&[], objects.iter()).is_empty());
     }
 
     #[test]

@@ -5,15 +5,16 @@
 //! The phases, each a function over plain values, so `run` can put its image copy between the
 //! second and the third:
 //!
-//! 1. [`plan::plan_environment`] — bad input or config: exit 2 before touching the cluster.
+//! 1. [`plan::plan_environment`] with the `fromEnv` Secrets ([`plan::add_secrets`]) — bad
+//!    input or config, a variable without a value: exit 2 before touching the cluster.
 //! 2. [`prepare`]: check the namespace (create it only with `create-namespace`), dry-run every
 //!    object (any rejection is exit 2 with nothing written; a namespace this run created is
 //!    removed again), then take a Lease per service in name order → a [`Locked`] deploy.
-//! 3. [`roll_out`]: hooks with their ConfigMaps (a failed hook is exit 1, nothing else
-//!    applied), apply, wait for the changed workloads concurrently, verify.
+//! 3. [`roll_out`]: hooks with their ConfigMaps and Secrets (a failed hook is exit 1, nothing
+//!    else applied), apply, wait for the changed workloads concurrently, verify.
 //! 4. [`roll_back`] on failure, by `onFailure`: "rolled back" (exit 1) or "rollback failed"
-//!    (exit 4). What is awaited, which ConfigMaps a hook needs, how an undo failure counts and the
-//!    verdict are pure functions in `decide`.
+//!    (exit 4). What is awaited, which ConfigMaps and Secrets a hook needs, how an undo failure
+//!    counts and the verdict are pure functions in `decide`.
 //!
 //! Everything that happened goes into a [`DeployReport`] (JSON), written even when the deploy
 //! stops early.
@@ -102,7 +103,9 @@ pub async fn run_deploy(
         images: args.images.clone(),
         provenance: rt.provenance(),
     };
-    let target = plan::plan_environment(&config, &args.environment, &request)?;
+    let mut target = plan::plan_environment(&config, &args.environment, &request)?;
+    let variables = super::secret_variables(rt, [target.environment]);
+    plan::add_secrets(&config, &mut target.plan, &variables, plan::Unset::Invalid)?;
     require_pinned(&target.plan)?;
     let env = target.environment;
     let options = DeployOptions::from_args(args, env);

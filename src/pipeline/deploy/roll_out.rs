@@ -1,5 +1,6 @@
-//! The writes: hooks with the ConfigMaps they read, the apply, the wait for every changed
-//! workload, the environment's checks, and on failure the diagnosis and the rollback policy.
+//! The writes: hooks with the ConfigMaps and Secrets they read, the apply, the wait for every
+//! changed workload, the environment's checks, and on failure the diagnosis and the rollback
+//! policy.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -122,17 +123,17 @@ async fn read_all_before(
     Ok(before)
 }
 
-/// The hooks, after the ConfigMaps they read. Returns whether they all passed.
+/// The hooks, after the ConfigMaps and Secrets they read. Returns whether they all passed.
 async fn run_hooks(
     deploy: &Deploy<'_>,
     client: &Client,
     report: &mut DeployReport,
 ) -> anyhow::Result<bool> {
     let console = deploy.console;
-    let config_maps = decide::hook_config_maps(&deploy.plan.hooks, deploy.plan.objects());
+    let sources = decide::hook_sources(&deploy.plan.hooks, deploy.plan.objects());
     let batch = apply_all(
         client,
-        &config_maps,
+        &sources,
         Mode::Write,
         deploy.options.apply_force(),
         APPLY_CONCURRENCY,

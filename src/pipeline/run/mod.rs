@@ -31,7 +31,7 @@ use crate::actions::{Annotation, Secret, redact};
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::config::{self, Config, Environment};
 use crate::github::GitHub;
-use crate::kube::Verified;
+use crate::kube::{Variables, Verified};
 use crate::outcome::{Classified, Outcome, outcome_of};
 use crate::plan::{self, PlanRequest};
 use crate::registry::Reference;
@@ -53,6 +53,9 @@ pub async fn run_promotion(
     let started = tokio::time::Instant::now();
     let config = config::load(&global.config)?;
     let env = plan::environment(&config, &args.environment)?;
+    // Before anything is recorded on GitHub: a Secret variable without a value is bad input.
+    let variables = super::secret_variables(rt, [env]);
+    plan::require_secrets(&config, env, &variables)?;
     let mut report = new_report(rt, env);
     let github = github_client(rt, global)?;
     if github.is_none() {
@@ -68,6 +71,7 @@ pub async fn run_promotion(
         config: &config,
         env,
         github: github.as_ref(),
+        variables: &variables,
     };
     let result = promote(rt, &promotion, &mut recorder, &mut report).await;
     let outcome = match &result {
@@ -141,6 +145,8 @@ struct Promotion<'a> {
     config: &'a Config,
     env: &'a Environment,
     github: Option<&'a GitHub>,
+    /// The job's variables the environment's `fromEnv` Secrets are made of.
+    variables: &'a Variables,
 }
 
 /// Steps 1–5; the caller does 6.
@@ -156,6 +162,7 @@ async fn promote(
         config,
         env,
         github,
+        variables,
     } = *promotion;
 
     // 1. The release, and what the lower environment shows.
@@ -243,7 +250,8 @@ async fn promote(
             run_url: rt.ctx.run_url(),
         },
     };
-    let target = plan::plan_environment(config, &env.name, &request)?;
+    let mut target = plan::plan_environment(config, &env.name, &request)?;
+    plan::add_secrets(config, &mut target.plan, variables, plan::Unset::Invalid)?;
     let options = DeployOptions {
         service: None,
         create_namespace: args.create_namespace,
