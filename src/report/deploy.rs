@@ -37,6 +37,8 @@ pub struct DeployReport {
     pub command: DeployCommand,
     pub environment: String,
     pub namespace: String,
+    /// `rolling`, `blue-green` or `canary`: how the release replaced the running one.
+    pub strategy: String,
     /// How the cluster was found (context or AKS cluster, and the server).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -69,6 +71,7 @@ impl DeployReport {
             command,
             environment: env.name.clone(),
             namespace: env.namespace.clone(),
+            strategy: env.strategy.word().to_string(),
             cluster: None,
             outcome: Outcome::Failed,
             summary: String::new(),

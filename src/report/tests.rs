@@ -189,6 +189,7 @@ fn deploy(workloads: Vec<WorkloadReport>, verification: Option<VerifyReport>) ->
         command: DeployCommand::Deploy,
         environment: "testing".into(),
         namespace: "testing".into(),
+        strategy: "rolling".into(),
         cluster: Some("context aks-studysphere-test".into()),
         outcome: Outcome::Success,
         summary: String::new(),
