@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::canary::CanaryReport;
 use crate::checks::VerifyReport;
 use crate::config::Environment;
 use crate::kube::diagnose::Diagnosis;
@@ -62,6 +63,9 @@ pub struct DeployReport {
     /// The environment's checks after a successful rollout (absent with `--no-verify` or none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerifyReport>,
+    /// The canary's steps and how it ended (`strategy: canary`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryReport>,
     pub warnings: Vec<String>,
 }
 
@@ -85,6 +89,7 @@ impl DeployReport {
             applied: Vec::new(),
             workloads: Vec::new(),
             verification: None,
+            canary: None,
             warnings: Vec::new(),
         }
     }

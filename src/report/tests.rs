@@ -213,6 +213,7 @@ fn deploy(workloads: Vec<WorkloadReport>, verification: Option<VerifyReport>) ->
         ],
         workloads,
         verification,
+        canary: None,
         warnings: Vec::new(),
     }
 }

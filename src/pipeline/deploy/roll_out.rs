@@ -73,7 +73,7 @@ pub async fn roll_out(
 }
 
 /// Hooks, apply, wait, verify; on failure, diagnose and apply the rollback policy.
-async fn roll_out_rolling(
+pub(super) async fn roll_out_rolling(
     deploy: &Deploy<'_>,
     locked: &Locked,
     report: &mut DeployReport,
@@ -142,7 +142,7 @@ async fn read_all_before(
 }
 
 /// The hooks, after the ConfigMaps they read. Returns whether they all passed.
-async fn run_hooks(
+pub(super) async fn run_hooks(
     deploy: &Deploy<'_>,
     client: &Client,
     report: &mut DeployReport,
@@ -332,7 +332,7 @@ async fn verify(
 }
 
 /// Diagnoses every rollout that did not complete: pods, events, the failing container's log.
-async fn diagnose_failures(
+pub(super) async fn diagnose_failures(
     deploy: &Deploy<'_>,
     client: &Client,
     results: &[RolloutResult],
