@@ -13,8 +13,10 @@ use serde_json::{Value, json};
 
 use super::api::{self, ApiError};
 use super::apply;
-use super::render::MANAGER;
 
+/// The field manager of a canary step's `scale` writes: apart from the apply's, so that the
+/// promotion's apply can take `spec.replicas` back without forcing anyone else's fields.
+pub const SCALE_MANAGER: &str = "promote-action-scale";
 /// The pod label that tells the two releases apart (and fills a query's `{{track}}`).
 pub const LABEL_TRACK: &str = "track";
 /// NGINX's canary switch and weight ([ingress-nginx canary annotations]).
@@ -233,7 +235,7 @@ pub async fn scale(
 ) -> Result<(), ApiError> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let params = PatchParams {
-        field_manager: Some(MANAGER.into()),
+        field_manager: Some(SCALE_MANAGER.into()),
         ..PatchParams::default()
     };
     let patch = Patch::Merge(json!({ "spec": { "replicas": replicas } }));

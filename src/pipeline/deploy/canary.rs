@@ -107,6 +107,9 @@ pub(super) async fn roll_out(
         );
         return Ok(Outcome::Failed);
     }
+    if !roll_out_the_others(deploy, client, &pairs, report).await? {
+        return Ok(Outcome::Failed);
+    }
     for pair in &pairs {
         report.workloads.push(stable_entry(pair));
         let mut entry = WorkloadReport::named(
@@ -257,6 +260,53 @@ async fn apply_rest(
         roll_out::reject(deploy.console, report, &batch.errors);
         false
     }
+}
+
+/// Waits for the workloads that get no canary (applied with the rest: a first deploy, the same
+/// image, or not the service's Deployment). Returns whether they all rolled out; a failure
+/// stops the deploy before any canary starts.
+async fn roll_out_the_others(
+    deploy: &Deploy<'_>,
+    client: &Client,
+    pairs: &[Pair],
+    report: &mut DeployReport,
+) -> anyhow::Result<bool> {
+    let stable: Vec<&Workload> = pairs.iter().map(|p| &p.stable).collect();
+    let mut others = Vec::new();
+    for planned in deploy.plan.workloads() {
+        if stable.contains(&&planned.workload) {
+            continue;
+        }
+        let mut entry = WorkloadReport::named(
+            planned.workload.to_string(),
+            planned.workload.kind,
+            planned.workload.name.clone(),
+        );
+        entry.service = planned.service.to_string();
+        entry.image_after = image_of(
+            planned.object,
+            &container_of(deploy.config, planned.service),
+        );
+        entry.awaited = true;
+        report.workloads.push(entry);
+        others.push(planned.workload);
+    }
+    let results = wait_all(client, &others, deploy.options.timeout).await?;
+    if record(report, &results) {
+        return Ok(true);
+    }
+    roll_out::diagnose_failures(deploy, client, &results, report).await;
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| r.outcome != RolloutOutcome::Complete)
+        .map(|r| r.workload.to_string())
+        .collect();
+    report.summary = format!(
+        "deploy to {} failed ({} did not roll out); no canary was started",
+        deploy.environment.name,
+        failed.join(", ")
+    );
+    Ok(false)
 }
 
 /// The sizes of one step.
