@@ -247,3 +247,91 @@ fn a_healthy_canary_is_promoted_through_100_percent() {
     });
     assert!(promoted, "{:?}", serving(&fake, "staging", "web"));
 }
+
+const INGRESS_YAML: &str = "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec:
+  ingressClassName: nginx
+  rules:
+    - host: web.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {service: {name: web, port: {number: 80}}}
+";
+
+#[test]
+fn with_ingress_nginx_each_step_sets_the_exact_weight_and_the_copies_go_on_promotion() {
+    let prom = Prometheus::start();
+    prom.exporter.set(&ratio_series("canary"), 0.0);
+    let fake = FakeKube::start();
+    let project = canary_project(
+        &fake,
+        &prom.url,
+        4,
+        "[{ weight: 25, pause: 1s }, { weight: 100, pause: 1s }]\n      trafficRouting: ingress-nginx",
+    )
+    .with_manifest("ingress.yaml", INGRESS_YAML);
+    let first = project.deploy(DIGEST_A, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+
+    // What the canary's objects look like during each step's pause.
+    let seen = std::sync::Mutex::new(Vec::new());
+    let run = deploy_watching(&project, DIGEST_B, |line| {
+        if line.starts_with("Canary at ") {
+            let ingress = fake.get("Ingress", "staging", "web-canary");
+            let service = fake.get("Service", "staging", "web-canary");
+            seen.lock().unwrap().push((ingress, service));
+        }
+    });
+    assert_eq!(run.code, 0, "{run:?}");
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 2, "{run:?}");
+    for ((ingress, service), weight) in seen.iter().zip(["25", "100"]) {
+        let ingress = ingress
+            .as_ref()
+            .expect("the canary Ingress during the step");
+        let annotations = &ingress["metadata"]["annotations"];
+        assert_eq!(annotations["nginx.ingress.kubernetes.io/canary"], "true");
+        assert_eq!(
+            annotations["nginx.ingress.kubernetes.io/canary-weight"], weight,
+            "{ingress:#}"
+        );
+        assert_eq!(
+            ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+            "web-canary"
+        );
+        let service = service
+            .as_ref()
+            .expect("the canary Service during the step");
+        assert_eq!(
+            service["spec"]["selector"]["track"], "canary",
+            "{service:#}"
+        );
+    }
+    let report = project.report("deploy");
+    let canary = &report["canary"];
+    assert_eq!(canary["routing"], "ingress-nginx", "{report:#}");
+    assert_eq!(canary["decision"], "promoted", "{report:#}");
+    let steps = canary["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["actual_share"], 25.0, "exact: {report:#}");
+    assert_eq!(
+        (
+            steps[0]["stable_replicas"].as_u64(),
+            steps[0]["canary_replicas"].as_u64()
+        ),
+        (Some(4), Some(1)),
+        "the stable keeps its pods; the canary has capacity for its share"
+    );
+    assert!(fake.get("Ingress", "staging", "web-canary").is_none());
+    assert!(fake.get("Service", "staging", "web-canary").is_none());
+    assert!(fake.get("Deployment", "staging", "web-canary").is_none());
+    assert!(
+        fake.get("Ingress", "staging", "web").is_some(),
+        "the service's own Ingress stays"
+    );
+    let stable = fake.get("Deployment", "staging", "web").unwrap();
+    assert!(image_of(&stable).ends_with(DIGEST_B), "{stable:#}");
+}

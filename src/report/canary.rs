@@ -216,25 +216,6 @@ fn metrics_cell(a: &AnalysisReport) -> String {
         .join("<br>")
 }
 
-/// The canary's steps for the terminal: one line each.
-pub fn canary_lines(c: &CanaryReport) -> Vec<String> {
-    c.steps
-        .iter()
-        .map(|s| {
-            format!(
-                "step {} {} {} %: {} stable / {} canary ({:.0} %) {}",
-                s.step,
-                s.service,
-                s.weight,
-                s.stable_replicas,
-                s.canary_replicas,
-                s.actual_share,
-                s.summary
-            )
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,7 @@ mod text;
 mod verification;
 
 pub use canary::{
-    CanaryDecision, CanaryReport, CanaryStepReport, StepChecks, StepVerdict, canary_lines,
-    canary_section,
+    CanaryDecision, CanaryReport, CanaryStepReport, StepChecks, StepVerdict, canary_section,
 };
 pub use deploy::{
     DeployCommand, DeployReport, LockReport, Rejection, RollbackOutcome, RollbackReport,
