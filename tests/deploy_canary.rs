@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::fake_kube::FakeKube;
-use crate::kube_deploy::staging;
+use crate::fake_kube::{Behavior, FakeKube};
+use crate::kube_deploy::{DIGEST_CRASH, staging};
 use crate::support::project::Project;
 use crate::support::prometheus::Prometheus;
 use crate::util::{DIGEST_A, DIGEST_B, Run};
@@ -334,4 +334,49 @@ fn with_ingress_nginx_each_step_sets_the_exact_weight_and_the_copies_go_on_promo
     );
     let stable = fake.get("Deployment", "staging", "web").unwrap();
     assert!(image_of(&stable).ends_with(DIGEST_B), "{stable:#}");
+}
+
+#[test]
+fn a_canary_that_crashes_is_aborted_with_its_diagnosis_and_the_stable_untouched() {
+    let prom = Prometheus::start();
+    let fake = FakeKube::builder()
+        .pod_behavior(&DIGEST_CRASH[7..19], Behavior::CrashLoop)
+        .start();
+    let project = canary_project(
+        &fake,
+        &prom.url,
+        2,
+        "[{ weight: 50, pause: 1s }, { weight: 100, pause: 1s }]",
+    );
+    let first = project.deploy(DIGEST_A, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+
+    let run = project.deploy(DIGEST_CRASH, &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let report = project.report("deploy");
+    let canary = &report["canary"];
+    assert_eq!(canary["decision"], "aborted", "{report:#}");
+    assert_eq!(
+        canary["steps"][0]["verdict"], "rollout-failed",
+        "{report:#}"
+    );
+    let entry = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "web-canary")
+        .expect("the canary in the workloads");
+    assert_eq!(entry["rollout"], "failed", "{report:#}");
+    assert_eq!(
+        entry["diagnosis"]["failure"]["reason"], "crash-loop",
+        "{report:#}"
+    );
+    assert_eq!(entry["rollback"]["outcome"], "rolled-back", "{report:#}");
+    let stable = fake.get("Deployment", "staging", "web").unwrap();
+    assert!(image_of(&stable).ends_with(DIGEST_A), "{stable:#}");
+    assert_eq!(
+        stable["metadata"]["generation"], 1,
+        "never written: {stable:#}"
+    );
+    assert!(fake.get("Deployment", "staging", "web-canary").is_none());
 }
