@@ -380,3 +380,61 @@ fn a_canary_that_crashes_is_aborted_with_its_diagnosis_and_the_stable_untouched(
     );
     assert!(fake.get("Deployment", "staging", "web-canary").is_none());
 }
+
+/// Benchmark, not a test (`scripts/bench-strategies` runs it): from "abort decided" to "stable
+/// serving all traffic", against the time one rollout of the stable takes (the target is less
+/// than that). Aborted at 25 % (the stable kept its pods) and at 100 % (the stable at zero).
+/// Prints medians over `BENCH_RUNS` (default 3); asserts nothing about time.
+#[test]
+#[ignore = "benchmark: scripts/bench-strategies"]
+fn bench_strategy_canary_abort_to_stable() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let prom = Prometheus::start();
+    for (case, steps) in [
+        (
+            "abort at 25 %",
+            "[{ weight: 25, pause: 1s }, { weight: 100, pause: 1s }]",
+        ),
+        ("abort at 100 %", "[{ weight: 100, pause: 1s }]"),
+    ] {
+        let mut rollouts = Vec::new();
+        let mut aborts = Vec::new();
+        for _ in 0..runs {
+            let fake = FakeKube::start();
+            let project = canary_project(&fake, &prom.url, 4, steps);
+            let first = project.deploy(DIGEST_A, &[]);
+            assert_eq!(first.code, 0, "{first:?}");
+            prom.exporter.set(&ratio_series("canary"), 0.5);
+            std::thread::sleep(Duration::from_secs(2)); // scraped before the step's window
+            let run = project.deploy(DIGEST_B, &[]);
+            assert_eq!(run.code, 1, "{run:?}");
+            let abort = project.report("deploy")["canary"]["abort_to_stable_ms"]
+                .as_u64()
+                .expect("the abort's time");
+            // One rollout of the stable: the promotion's, A → B at full size.
+            prom.exporter.set(&ratio_series("canary"), 0.0);
+            std::thread::sleep(Duration::from_secs(2));
+            let promoted = project.deploy(DIGEST_B, &[]);
+            assert_eq!(promoted.code, 0, "{promoted:?}");
+            let rollout = project.report("deploy")["workloads"]
+                .as_array()
+                .and_then(|w| w.iter().find(|w| w["name"] == "web"))
+                .and_then(|w| w["rollout_ms"].as_u64())
+                .expect("the stable's rollout time");
+            rollouts.push(rollout);
+            aborts.push(abort);
+        }
+        let median = |v: &mut Vec<u64>| {
+            v.sort_unstable();
+            v[v.len() / 2]
+        };
+        println!(
+            "canary {case}: abort decided → stable serving all traffic: median {} ms over {runs} runs ({aborts:?}); one rollout of the stable (4 replicas, the promotion's): median {} ms ({rollouts:?})",
+            median(&mut aborts),
+            median(&mut rollouts),
+        );
+    }
+}
