@@ -97,6 +97,7 @@ pub(super) async fn roll_out(
         say!("Canary: no stable release to compare with; rolling out as `rolling` does");
         return roll_out::roll_out_rolling(deploy, locked, report).await;
     }
+    validate_canaries(deploy, client, canary, &pairs, report).await?;
     if !deploy.plan.hooks.is_empty() && !run_hooks(deploy, client, report).await? {
         return Ok(Outcome::Failed);
     }
@@ -138,6 +139,48 @@ pub(super) async fn roll_out(
             StepDecision::Abort => return finish::abort(deploy, client, &mut pairs, report).await,
         }
     }
+}
+
+/// Has the API server dry-run the canary's own objects (prepare validated the rendered ones),
+/// so that one it refuses is bad input before anything is written.
+///
+/// # Errors
+/// Invalid input (exit 2) naming what was refused.
+async fn validate_canaries(
+    deploy: &Deploy<'_>,
+    client: &Client,
+    canary: &Canary,
+    pairs: &[Pair],
+    report: &mut DeployReport,
+) -> anyhow::Result<()> {
+    let weight = canary.steps.first().map_or(100, |s| s.weight);
+    let mut objects = Vec::new();
+    for pair in pairs {
+        let split = split_for(canary, pair, weight);
+        objects.push(kube::canary_deployment(&pair.rendered, split.canary));
+        if let Some((service, ingress)) = &pair.ingress {
+            objects.push(kube::canary_service(service));
+            objects.push(kube::canary_ingress(ingress, &pair.service, weight));
+        }
+    }
+    let batch = apply_all(
+        client,
+        &objects,
+        Mode::DryRun,
+        deploy.options.apply_force(),
+        kube::APPLY_CONCURRENCY,
+    )
+    .await;
+    if batch.errors.is_empty() {
+        return Ok(());
+    }
+    roll_out::reject(deploy.console, report, &batch.errors);
+    report.summary = format!(
+        "{} of the canary's {} objects rejected by the API server's dry run; nothing was written",
+        batch.errors.len(),
+        objects.len()
+    );
+    Err(Classified::invalid(anyhow::anyhow!("{}", report.summary)))
 }
 
 /// The services that get a canary: those whose live stable runs another image.
