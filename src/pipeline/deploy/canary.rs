@@ -10,6 +10,11 @@
 //!   removed, so the stable serves all traffic; exit 1, reported as rolled back. A canary is
 //!   aborted whatever `onFailure` says: the stable release was never replaced.
 //!
+//! With `trafficRouting: ingress-nginx` the service's own Service still selects the canary's
+//! pods (its selector has no `track`, and the stable's pods carry `track: stable` only after
+//! their first promotion), so the canary's real share is the weight plus its share of the rest,
+//! `w + (1 − w)·c/(N + c)`; the canary is kept to the pods its weight needs for that reason.
+//!
 //! A service without a live stable Deployment (its first deploy) or whose stable already runs
 //! the image has nothing to compare with: it rolls out as `rolling` does.
 
