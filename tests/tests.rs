@@ -21,6 +21,9 @@ mod checks_prometheus;
 mod checks_smoke;
 /// Invalid promotion files, each with the exact errors and locations it must produce.
 mod config_corpus;
+/// `strategy: canary` end to end with the real Prometheus: aborted at 25 % by a metric breach,
+/// promoted through 100 %.
+mod deploy_canary;
 /// action.yml, the README tables and the input table in code say the same thing.
 mod docs_sync;
 /// `promote environments check|sync` against the fake GitHub: drift, sync, permissions.

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::api::{self, ApiError};
+use super::canary::SCALE_MANAGER;
 use super::render::{MANAGER, apply_rank};
 use super::rollback::ROLLBACK_MANAGER;
 
@@ -182,9 +183,12 @@ fn conflicting_managers(status: &kube::core::Status) -> (Vec<String>, Vec<String
 }
 
 /// Whether every conflicting manager is one of ours, so the conflict can be resolved without
-/// asking: fields our own rollback changed.
+/// asking: fields our own rollback changed, or the replicas a canary step set.
 pub fn ours(managers: &[String]) -> bool {
-    !managers.is_empty() && managers.iter().all(|m| m == ROLLBACK_MANAGER)
+    !managers.is_empty()
+        && managers
+            .iter()
+            .all(|m| m == ROLLBACK_MANAGER || m == SCALE_MANAGER)
 }
 
 /// One applied object.
@@ -434,6 +438,10 @@ message: 'Apply failed with 1 conflict: conflict with \"promote-action-rollback\
         assert_eq!(managers, ["promote-action-rollback"]);
         assert!(fields.is_empty());
         assert!(ours(&managers), "our own rollback's fields are taken back");
+        assert!(
+            ours(&["promote-action-scale".to_string()]),
+            "a canary step's replicas are taken back"
+        );
         let unquoted = status(
             "code: 409
 message: 'Apply failed with 2 conflicts: conflicts with kubectl-edit:

@@ -12,6 +12,8 @@
 //! - `rollback`: `kubectl rollout undo` semantics;
 //! - `lock`: a Lease per environment and service;
 //! - `history`: a Deployment's revisions; `verified`: which release passed verification;
+//! - `canary`: a canary's objects (`<deployment>-canary`, NGINX's canary Ingress), its size
+//!   for a step's weight, scaling and removal;
 //! - `hooks`: pre-deploy Jobs; `job`: running a Job to its end (watched, its log
 //!   streamed), for hooks and integration checks;
 //! - `live`: a namespace as it runs, Secret values hashed as read, for `drift`;
@@ -23,6 +25,7 @@
 
 mod api;
 mod apply;
+mod canary;
 mod connect;
 mod diagnose;
 mod history;
@@ -41,6 +44,12 @@ pub use api::{ApiError, retrying};
 pub use apply::{
     ApplyError, CONCURRENCY as APPLY_CONCURRENCY, Force, Mode, apply_all, apply_one, get_live,
     known_resource, object_ref,
+};
+pub use canary::{
+    ANNOTATION_NGINX_CANARY, ANNOTATION_NGINX_CANARY_WEIGHT, LABEL_TRACK, Split as CanarySplit,
+    canary_deployment, canary_ingress, canary_name, canary_service,
+    ingress_split as canary_ingress_split, ready_replicas, remove as remove_object,
+    scale as scale_deployment, split as canary_split, stable_deployment,
 };
 pub use connect::{
     ClusterInputs, ConnectError, Connection, Source as ClusterSource, Token as EntraToken,

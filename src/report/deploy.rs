@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::canary::CanaryReport;
 use crate::checks::VerifyReport;
 use crate::config::Environment;
 use crate::kube::{Diagnosis, HookReport, RolloutOutcome, WorkloadKind};
@@ -35,6 +36,8 @@ pub struct DeployReport {
     pub command: DeployCommand,
     pub environment: String,
     pub namespace: String,
+    /// `rolling`, `blue-green` or `canary`: how the release replaced the running one.
+    pub strategy: String,
     /// How the cluster was found (context or AKS cluster, and the server).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
@@ -58,6 +61,9 @@ pub struct DeployReport {
     /// The environment's checks after a successful rollout (absent with `--no-verify` or none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerifyReport>,
+    /// The canary's steps and how it ended (`strategy: canary`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryReport>,
     pub warnings: Vec<String>,
 }
 
@@ -67,6 +73,7 @@ impl DeployReport {
             command,
             environment: env.name.clone(),
             namespace: env.namespace.clone(),
+            strategy: env.strategy.word().to_string(),
             cluster: None,
             outcome: Outcome::Failed,
             summary: String::new(),
@@ -80,6 +87,7 @@ impl DeployReport {
             applied: Vec::new(),
             workloads: Vec::new(),
             verification: None,
+            canary: None,
             warnings: Vec::new(),
         }
     }

@@ -2,6 +2,7 @@
 //! read (the JSON report). Owns the report types of every command; renders values only, never
 //! calls an API or reads the environment, and imports nothing from `pipeline`.
 
+mod canary;
 mod deploy;
 mod drift;
 mod kpi;
@@ -17,6 +18,9 @@ mod tests;
 mod text;
 mod verification;
 
+pub use canary::{
+    CanaryDecision, CanaryReport, CanaryStepReport, StepChecks, StepVerdict, canary_section,
+};
 pub use deploy::{
     DeployCommand, DeployReport, LockReport, Rejection, RollbackOutcome, RollbackReport,
     WorkloadReport,

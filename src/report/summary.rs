@@ -36,6 +36,9 @@ pub fn run_summary(report: &RunReport) -> Summary {
     {
         summary.section(Priority::High, rollout);
     }
+    if let Some(canary) = deploy.and_then(|d| d.canary.as_ref()) {
+        summary.section(Priority::High, super::canary::canary_section(canary));
+    }
     if let Some(gate) = gate_section(report, ending) {
         summary.section(Priority::High, gate);
     }

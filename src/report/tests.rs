@@ -189,6 +189,7 @@ fn deploy(workloads: Vec<WorkloadReport>, verification: Option<VerifyReport>) ->
         command: DeployCommand::Deploy,
         environment: "testing".into(),
         namespace: "testing".into(),
+        strategy: "rolling".into(),
         cluster: Some("context aks-studysphere-test".into()),
         outcome: Outcome::Success,
         summary: String::new(),
@@ -212,6 +213,7 @@ fn deploy(workloads: Vec<WorkloadReport>, verification: Option<VerifyReport>) ->
         ],
         workloads,
         verification,
+        canary: None,
         warnings: Vec::new(),
     }
 }
@@ -753,4 +755,40 @@ fn write_summary_examples() {
         eprintln!("{}", run_text(&report));
     }
     eprintln!("{}", status_text(&status(), now()));
+}
+
+#[test]
+fn a_canary_shows_its_step_table_after_the_rollout() {
+    use super::canary::{CanaryDecision, CanaryReport, CanaryStepReport, StepVerdict};
+    let mut report = success();
+    let mut canary = CanaryReport::new("replicas");
+    canary.steps.push(CanaryStepReport {
+        step: 1,
+        service: "auth-service".into(),
+        weight: 10,
+        stable_replicas: 6,
+        canary_replicas: 1,
+        stable_ready: 6,
+        canary_ready: 1,
+        actual_share: 100.0 / 7.0,
+        started_at: ts("2025-03-14T12:08:00Z"),
+        ready_at: None,
+        analysed_at: None,
+        checks: None,
+        analysis: None,
+        verdict: StepVerdict::Passed,
+        summary: "passed".into(),
+    });
+    canary.decision = Some(CanaryDecision::Promoted);
+    report.deploy.as_mut().unwrap().canary = Some(canary);
+    let text = run_summary(&report).render();
+    section_order(
+        &text,
+        &[
+            "### Rollout in <code>testing</code>",
+            "### Canary: ✅ promoted",
+            "| 1 | 10 % | 6 / 1 | 14 % |",
+            "### Gate",
+        ],
+    );
 }

@@ -19,6 +19,8 @@
 //! Everything that happened goes into a [`DeployReport`] (JSON), written even when the deploy
 //! stops early.
 
+mod blue_green;
+mod canary;
 mod decide;
 mod prepare;
 mod roll_back;

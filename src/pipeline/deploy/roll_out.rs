@@ -15,7 +15,7 @@ use super::workloads::{Before, container_of, image_of, read_before, selector_of}
 use super::{Deploy, Locked, roll_back};
 use crate::actions::{Annotation, Console};
 use crate::checks;
-use crate::config::{self, OnFailure};
+use crate::config::{self, OnFailure, Strategy};
 use crate::kube::{
     APPLY_CONCURRENCY, ApplyError, Diagnosis, HookOutcome, Mode, RolloutOutcome, RolloutResult,
     Workload, apply_all, collect_diagnosis, object_ref, wait_for_rollout,
@@ -50,12 +50,31 @@ pub(super) fn verification<'a>(
     })
 }
 
-/// Hooks, apply, wait, verify; on failure, diagnose and apply the rollback policy.
+/// Rolls the release out by the environment's `strategy`: a plain rolling update here, or
+/// blue-green / canary in their own modules.
 ///
 /// # Errors
 /// The API failing outside a rollout (reading a workload, waiting), or checks that turn out
 /// not to be runnable (invalid input).
 pub async fn roll_out(
+    deploy: &Deploy<'_>,
+    locked: &Locked,
+    report: &mut DeployReport,
+) -> anyhow::Result<Outcome> {
+    report.strategy = deploy.environment.strategy.word().to_string();
+    match &deploy.environment.strategy {
+        Strategy::Rolling => roll_out_rolling(deploy, locked, report).await,
+        Strategy::BlueGreen(settings) => {
+            super::blue_green::roll_out(deploy, locked, settings, report).await
+        }
+        Strategy::Canary(settings) => {
+            super::canary::roll_out(deploy, locked, settings, report).await
+        }
+    }
+}
+
+/// Hooks, apply, wait, verify; on failure, diagnose and apply the rollback policy.
+pub(super) async fn roll_out_rolling(
     deploy: &Deploy<'_>,
     locked: &Locked,
     report: &mut DeployReport,
@@ -124,7 +143,7 @@ async fn read_all_before(
 }
 
 /// The hooks, after the ConfigMaps and Secrets they read. Returns whether they all passed.
-async fn run_hooks(
+pub(super) async fn run_hooks(
     deploy: &Deploy<'_>,
     client: &Client,
     report: &mut DeployReport,
@@ -314,7 +333,7 @@ async fn verify(
 }
 
 /// Diagnoses every rollout that did not complete: pods, events, the failing container's log.
-async fn diagnose_failures(
+pub(super) async fn diagnose_failures(
     deploy: &Deploy<'_>,
     client: &Client,
     results: &[RolloutResult],
@@ -355,7 +374,7 @@ async fn diagnose_failures(
 
 /// After a failed rollout or verification: by the environment's policy, keep it (exit 1) or
 /// roll every changed workload back and say whether that worked (exit 1) or not (exit 4).
-async fn fail_and_roll_back(
+pub(super) async fn fail_and_roll_back(
     deploy: &Deploy<'_>,
     client: &Client,
     changed: &[Workload],
