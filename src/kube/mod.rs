@@ -11,6 +11,7 @@
 //! - [`diagnose`]: why a rollout failed, from pods, events and logs;
 //! - [`rollback`]: `kubectl rollout undo` semantics;
 //! - [`lock`]: a Lease per environment and service;
+//! - `blue_green`: the two colours, the selector switch and the preview Service;
 //! - [`history`]: a Deployment's revisions; [`verified`]: which release passed verification;
 //! - [`hooks`]: pre-deploy Jobs; [`job`]: running a Job to its end (watched, its log
 //!   streamed), for hooks and integration checks.
@@ -21,6 +22,7 @@
 
 pub mod api;
 pub mod apply;
+mod blue_green;
 pub mod connect;
 pub mod diagnose;
 pub mod history;
@@ -37,6 +39,13 @@ pub use api::{ApiError, retrying, server_text};
 pub use apply::{
     ApplyError, CONCURRENCY as APPLY_CONCURRENCY, Force, Mode, apply_all, apply_one, get_live,
     known_resource, object_ref,
+};
+pub use blue_green::{
+    ANNOTATION_SWITCHED_AT, Colour, ColourState, LABEL_VERSION, Live as BlueGreenLive,
+    Start as BlueGreenStart, colour_from_live, colour_name, delete_deployment, kept_until,
+    objects_before_switch, preview_name, previous_expired, read_deployment,
+    read_live as read_blue_green, scale as scale_deployment, start as blue_green_start,
+    switch as switch_selector, switched_services,
 };
 pub use connect::{
     ClusterInputs, ConnectError, Connection, Source as ClusterSource, Token as EntraToken,

@@ -4,7 +4,9 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::blue_green::BlueGreenReport;
 use crate::checks::VerifyReport;
+use crate::checks::analysis::AnalysisReport;
 use crate::config::Environment;
 use crate::kube::diagnose::Diagnosis;
 use crate::kube::hooks::HookReport;
@@ -62,6 +64,12 @@ pub struct DeployReport {
     /// The environment's checks after a successful rollout (absent with `--no-verify` or none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerifyReport>,
+    /// Metric analysis of the release's window, one per service (`analysis.prometheus`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub analysis: Vec<AnalysisReport>,
+    /// Blue-green: each service's colours, the switch and every transition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blue_green: Vec<BlueGreenReport>,
     pub warnings: Vec<String>,
 }
 
@@ -85,6 +93,8 @@ impl DeployReport {
             applied: Vec::new(),
             workloads: Vec::new(),
             verification: None,
+            analysis: Vec::new(),
+            blue_green: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -2,6 +2,8 @@
 //! read (the JSON report). Owns the report types of every command; renders values only, never
 //! calls an API or reads the environment, and imports nothing from `pipeline`.
 
+mod analysis;
+mod blue_green;
 mod deploy;
 mod map;
 mod plan;
@@ -15,6 +17,7 @@ mod tests;
 mod text;
 mod verification;
 
+pub use blue_green::{BlueGreenReport, ColourRow, Transition};
 pub use deploy::{
     DeployCommand, DeployReport, LockReport, Rejection, RollbackOutcome, RollbackReport,
     WorkloadReport,
