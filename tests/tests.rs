@@ -21,6 +21,9 @@ mod checks_prometheus;
 mod checks_smoke;
 /// Invalid promotion files, each with the exact errors and locations it must produce.
 mod config_corpus;
+/// `deploy` with `strategy: blue-green` against the fake API server: the switch, the preview,
+/// the migration from rolling.
+mod deploy_blue_green;
 /// action.yml, the README tables and the input table in code say the same thing.
 mod docs_sync;
 /// `promote environments check|sync` against the fake GitHub: drift, sync, permissions.
