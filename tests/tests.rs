@@ -21,6 +21,9 @@ mod checks_prometheus;
 mod checks_smoke;
 /// Invalid promotion files, each with the exact errors and locations it must produce.
 mod config_corpus;
+/// `deploy` with `strategy: blue-green` against the fake API server: the switch, the preview,
+/// the migration from rolling.
+mod deploy_blue_green;
 /// `strategy: canary` end to end with the real Prometheus: aborted at 25 % by a metric breach,
 /// promoted through 100 %.
 mod deploy_canary;

@@ -12,6 +12,7 @@
 //! - `rollback`: `kubectl rollout undo` semantics;
 //! - `lock`: a Lease per environment and service;
 //! - `history`: a Deployment's revisions; `verified`: which release passed verification;
+//! - `blue_green`: the two colours, the selector switch and the preview Service;
 //! - `canary`: a canary's objects (`<deployment>-canary`, NGINX's canary Ingress), its size
 //!   for a step's weight, scaling and removal;
 //! - `hooks`: pre-deploy Jobs; `job`: running a Job to its end (watched, its log
@@ -25,6 +26,7 @@
 
 mod api;
 mod apply;
+mod blue_green;
 mod canary;
 mod connect;
 mod diagnose;
@@ -44,6 +46,13 @@ pub use api::{ApiError, retrying};
 pub use apply::{
     ApplyError, CONCURRENCY as APPLY_CONCURRENCY, Force, Mode, apply_all, apply_one, get_live,
     known_resource, object_ref,
+};
+pub use blue_green::{
+    ANNOTATION_SWITCHED_AT, Colour, ColourState, LABEL_VERSION, Live as BlueGreenLive,
+    Start as BlueGreenStart, colour_from_live, colour_name, delete_deployment, kept_until,
+    objects_before_switch, preview_name, previous_expired, read_deployment,
+    read_live as read_blue_green, scale as scale_colour, start as blue_green_start,
+    switch as switch_selector, switched_services,
 };
 pub use canary::{
     ANNOTATION_NGINX_CANARY, ANNOTATION_NGINX_CANARY_WEIGHT, LABEL_TRACK, Split as CanarySplit,

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::config::{Config, ConfigError, ConfigErrors, Environment, Service, yaml::Pos};
+use crate::config::{self, Config, ConfigError, ConfigErrors, Environment, Service, yaml::Pos};
 use crate::kube::MissingVariables;
 use crate::kube::{self, Provenance, Rendered};
 use crate::kube::{Workload, WorkloadKind};
@@ -252,6 +252,7 @@ fn render(
                 Err(e) => errors.extend(e),
             }
         }
+        errors.extend(strategy_errors(config, env, &rendered));
         // Hooks run with every service's image, so they belong to the whole environment.
         let hooks = if request.service.is_none() {
             kube::render_hooks(config, env, &references, &rendered)
@@ -275,6 +276,34 @@ fn render(
         errors.dedup();
         Err(ConfigErrors(errors))
     }
+}
+
+/// Blue-green and canary replace Deployments only: a StatefulSet (stable identities and
+/// volumes) or a DaemonSet (one pod per node) cannot run two releases side by side, so a
+/// service in a blue-green or canary environment with one of them is a config error.
+fn strategy_errors(config: &Config, env: &Environment, rendered: &[Rendered]) -> Vec<ConfigError> {
+    if env.strategy == config::Strategy::Rolling {
+        return Vec::new();
+    }
+    rendered
+        .iter()
+        .flat_map(|r| {
+            r.objects.iter().filter_map(move |o| {
+                let kind = o["kind"].as_str()?;
+                matches!(kind, "StatefulSet" | "DaemonSet").then(|| ConfigError {
+                    file: config.file.clone(),
+                    pos: env.pos_of("strategy"),
+                    field: format!("environments.{}.strategy", env.name),
+                    message: format!(
+                        "`strategy: {}` replaces Deployments only, and service `{}` has {kind} `{}`; use `strategy: rolling` for this environment or move the {kind} to a service of its own in a rolling environment",
+                        env.strategy.word(),
+                        r.service,
+                        o["metadata"]["name"].as_str().unwrap_or_default()
+                    ),
+                })
+            })
+        })
+        .collect()
 }
 
 /// An error about an input (no file position).

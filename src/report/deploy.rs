@@ -4,8 +4,10 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::blue_green::BlueGreenReport;
 use super::canary::CanaryReport;
 use crate::checks::VerifyReport;
+use crate::checks::analysis::AnalysisReport;
 use crate::config::Environment;
 use crate::kube::{Diagnosis, HookReport, RolloutOutcome, WorkloadKind};
 use crate::outcome::Outcome;
@@ -64,6 +66,12 @@ pub struct DeployReport {
     /// The canary's steps and how it ended (`strategy: canary`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryReport>,
+    /// Metric analysis of the release's window, one per service (`analysis.prometheus`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub analysis: Vec<AnalysisReport>,
+    /// Blue-green: each service's colours, the switch and every transition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blue_green: Vec<BlueGreenReport>,
     pub warnings: Vec<String>,
 }
 
@@ -88,6 +96,8 @@ impl DeployReport {
             workloads: Vec::new(),
             verification: None,
             canary: None,
+            analysis: Vec::new(),
+            blue_green: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -103,6 +103,11 @@ pub(super) fn step_label(step: &PathStep, is_current: bool, report: &RunReport) 
         second.push(mermaid_text(&clock(at, reference)));
     }
     if is_current {
+        // How this run replaced the release; the other environments' strategies are not in the
+        // run report.
+        if let Some(deploy) = &report.deploy {
+            second.push(mermaid_text(&deploy.strategy));
+        }
         second.push("this run".to_string());
     }
     if !second.is_empty() {

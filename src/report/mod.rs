@@ -2,6 +2,8 @@
 //! read (the JSON report). Owns the report types of every command; renders values only, never
 //! calls an API or reads the environment, and imports nothing from `pipeline`.
 
+mod analysis;
+mod blue_green;
 mod canary;
 mod deploy;
 mod drift;
@@ -18,6 +20,7 @@ mod tests;
 mod text;
 mod verification;
 
+pub use blue_green::{BlueGreenReport, ColourRow, Transition};
 pub use canary::{
     CanaryDecision, CanaryReport, CanaryStepReport, StepChecks, StepVerdict, canary_section,
 };

@@ -45,6 +45,13 @@ pub fn run_summary(report: &RunReport) -> Summary {
     if let Some(verification) = deploy.and_then(|d| d.verification.as_ref()) {
         summary.section(Priority::High, checks_section(verification));
     }
+    if let Some(section) = deploy.and_then(|d| super::analysis::analysis_section(&d.analysis)) {
+        summary.section(Priority::High, section);
+    }
+    if let Some(section) = deploy.and_then(|d| super::blue_green::blue_green_section(&d.blue_green))
+    {
+        summary.section(Priority::High, section);
+    }
     if let Some(deploy) = deploy {
         add_diagnostics(&mut summary, deploy);
         add_rollback(&mut summary, deploy);

@@ -214,6 +214,8 @@ fn deploy(workloads: Vec<WorkloadReport>, verification: Option<VerifyReport>) ->
         workloads,
         verification,
         canary: None,
+        analysis: Vec::new(),
+        blue_green: Vec::new(),
         warnings: Vec::new(),
     }
 }
@@ -465,7 +467,7 @@ fn success_reads_top_down() {
     assert!(!text.contains("CAUTION"));
     assert_mermaid_is_well_formed(&text);
     assert!(
-        text.contains("step1[\"testing ✅<br/>3f2a9c1b · 12:09 · this run\"]"),
+        text.contains("step1[\"testing ✅<br/>3f2a9c1b · 12:09 · rolling · this run\"]"),
         "{text}"
     );
     assert!(text.contains("step0 --> step1 --> step2"));

@@ -22,7 +22,9 @@
 mod blue_green;
 mod canary;
 mod decide;
+mod metrics;
 mod prepare;
+mod preview;
 mod roll_back;
 mod roll_out;
 mod workloads;

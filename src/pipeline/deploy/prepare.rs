@@ -54,6 +54,7 @@ pub async fn prepare(
     if let Some(v) = verification(deploy, &client, &secrets) {
         crate::checks::preflight(&v).map_err(Classified::invalid)?;
     }
+    super::metrics::preflight(deploy).await?;
 
     report.namespace_created =
         ensure_namespace(&client, env, deploy.options.create_namespace).await?;

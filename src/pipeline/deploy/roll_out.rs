@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use super::decide::{self, Reason, Verdict};
 use super::workloads::{Before, container_of, image_of, read_before, selector_of};
-use super::{Deploy, Locked, roll_back};
+use super::{Deploy, Locked, metrics, roll_back};
 use crate::actions::{Annotation, Console};
 use crate::checks;
+use crate::checks::analysis::Track;
 use crate::config::{self, OnFailure, Strategy};
 use crate::kube::{
     APPLY_CONCURRENCY, ApplyError, Diagnosis, HookOutcome, Mode, RolloutOutcome, RolloutResult,
@@ -312,24 +313,34 @@ async fn verify(
         awaited.len(),
         if awaited.len() == 1 { "" } else { "s" }
     );
+    // The analysis window starts when the new pods are all serving.
+    let serving_since = Timestamp::now();
     let secrets = |variable: &str| deploy.ctx.read_secret(variable, deploy.console);
-    let Some(verification) = verification(deploy, client, &secrets) else {
-        say!("Done: {}", report.summary);
-        return Ok(Outcome::Success);
-    };
-    let verified = checks::verify(&verification)
-        .await
-        .map_err(Classified::invalid)?;
-    let passed = verified.passed;
-    let why = verified.summary.clone();
-    report.verification = Some(verified);
-    if passed {
+    if let Some(verification) = verification(deploy, client, &secrets) {
+        let verified = checks::verify(&verification)
+            .await
+            .map_err(Classified::invalid)?;
+        let passed = verified.passed;
+        let why = verified.summary.clone();
+        report.verification = Some(verified);
+        if !passed {
+            let why = format!("verification failed: {why}");
+            return fail_and_roll_back(deploy, client, awaited, report, &why).await;
+        }
         report.summary.push_str(&format!("; verified ({why})"));
-        say!("Done: {}", report.summary);
-        return Ok(Outcome::Success);
     }
-    let why = format!("verification failed: {why}");
-    fail_and_roll_back(deploy, client, awaited, report, &why).await
+    if let Some(analysed) = metrics::analyse_window(deploy, serving_since, Track::Stable).await {
+        report.analysis = analysed.reports;
+        if !analysed.passed {
+            let why = format!("metric analysis failed: {}", analysed.summary);
+            return fail_and_roll_back(deploy, client, awaited, report, &why).await;
+        }
+        report
+            .summary
+            .push_str(&format!("; metrics within bounds ({})", analysed.summary));
+    }
+    say!("Done: {}", report.summary);
+    Ok(Outcome::Success)
 }
 
 /// Diagnoses every rollout that did not complete: pods, events, the failing container's log.

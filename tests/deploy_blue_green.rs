@@ -1,0 +1,245 @@
+//! `deploy` with `strategy: blue-green`, end to end: the real binary against the fake API server.
+//! Checks go to the preview Service through the API server's proxy (the fake's pods answer with
+//! their labels), the selector switches in one request, the previous colour stays at full size.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+use crate::fake_kube::{Behavior, FakeKube};
+use crate::kube_deploy::{DIGEST_CRASH, staging_with_service};
+use crate::support::project::Project;
+use crate::util::{DIGEST_A, DIGEST_B, run};
+
+const BLUE_GREEN: &str = "    strategy: blue-green
+    checks:
+      smoke:
+        - { name: preview, via: service-proxy, path: /health, readinessTimeout: 10s }
+";
+
+fn image_of(deployment: &Value) -> String {
+    deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn selector(fake: &FakeKube, service: &str) -> Value {
+    fake.get("Service", "staging", service).unwrap()["spec"]["selector"].clone()
+}
+
+/// The pods the EndpointSlices of `service` list as ready, by name.
+fn sliced_ready(fake: &FakeKube, service: &str) -> Vec<String> {
+    fake.list("endpointslices", Some("staging"))
+        .iter()
+        .filter(|s| s["metadata"]["labels"]["kubernetes.io/service-name"] == service)
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["conditions"]["ready"] == true)
+        .map(|e| e["targetRef"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Service `web` on the service's port (8080), which the proxied checks address.
+const SERVICE_YAML: &str = "apiVersion: v1
+kind: Service
+metadata: {name: web, labels: {app: web}}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 8080, targetPort: http}]
+";
+
+fn staging(fake: &FakeKube, extra: &str) -> Project {
+    staging_with_service(fake, extra, SERVICE_YAML)
+}
+
+fn fake() -> FakeKube {
+    FakeKube::builder()
+        .pod_behavior(&DIGEST_CRASH[7..19], Behavior::CrashLoop)
+        .start()
+}
+
+#[test]
+fn blue_green_switches_the_selector_keeps_the_previous_colour_and_never_switches_to_a_failure() {
+    let fake = fake();
+    let project = staging(&fake, BLUE_GREEN);
+
+    // First release: blue, selected at once (nothing served before).
+    let first = project.deploy(DIGEST_A, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let report = project.report("deploy");
+    assert_eq!(report["strategy"], "blue-green", "{report:#}");
+    assert_eq!(report["blue_green"][0]["serving"], "blue", "{report:#}");
+    assert!(image_of(&fake.get("Deployment", "staging", "web-blue").unwrap()).ends_with(DIGEST_A));
+    assert!(fake.get("Deployment", "staging", "web").is_none());
+    assert_eq!(
+        selector(&fake, "web"),
+        serde_json::json!({"app": "web", "version": "blue"})
+    );
+
+    // Second release: green, checked through the preview, then switched; blue kept at full size.
+    let second = project.deploy(DIGEST_B, &[]);
+    assert_eq!(second.code, 0, "{second:?}");
+    let report = project.report("deploy");
+    let bg = &report["blue_green"][0];
+    assert_eq!(bg["active_before"], "blue", "{report:#}");
+    assert_eq!(bg["release_colour"], "green", "{report:#}");
+    assert_eq!(bg["serving"], "green", "{report:#}");
+    assert!(
+        bg["switched_at"].is_string() && bg["switch_ms"].is_number(),
+        "{report:#}"
+    );
+    assert!(bg["previous_kept_until"].is_string(), "{report:#}");
+    let events: Vec<&str> = bg["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["deployed", "previewed", "switched"], "{report:#}");
+    let target = report["verification"]["checks"][0]["smoke"]["target"]
+        .as_str()
+        .unwrap();
+    assert!(target.contains("/services/web-preview:"), "{target}");
+    assert_eq!(
+        selector(&fake, "web"),
+        serde_json::json!({"app": "web", "version": "green"})
+    );
+    let blue = fake.get("Deployment", "staging", "web-blue").unwrap();
+    assert_eq!(blue["spec"]["replicas"], 2, "{blue:#}");
+    assert!(image_of(&blue).ends_with(DIGEST_A));
+    assert!(image_of(&fake.get("Deployment", "staging", "web-green").unwrap()).ends_with(DIGEST_B));
+
+    // A release that crashes on the idle colour never serves: green keeps the traffic, the
+    // failed blue is scaled to zero.
+    let third = project.deploy(DIGEST_CRASH, &[]);
+    assert_eq!(third.code, 1, "{third:?}");
+    let report = project.report("deploy");
+    let summary = report["summary"].as_str().unwrap();
+    assert!(summary.contains("never switched"), "{report:#}");
+    assert_eq!(report["blue_green"][0]["serving"], "green", "{report:#}");
+    assert_eq!(
+        selector(&fake, "web"),
+        serde_json::json!({"app": "web", "version": "green"})
+    );
+    assert_eq!(
+        fake.get("Deployment", "staging", "web-blue").unwrap()["spec"]["replicas"],
+        0
+    );
+    assert!(image_of(&fake.get("Deployment", "staging", "web-green").unwrap()).ends_with(DIGEST_B));
+}
+
+#[test]
+fn a_failed_preview_check_leaves_the_serving_colour_alone() {
+    let fake = fake();
+    let project = staging(
+        &fake,
+        "    strategy: blue-green
+    checks:
+      smoke:
+        - { name: colour, via: service-proxy, path: /, readinessTimeout: 10s, expectJson: { labels.version: blue } }
+",
+    );
+    // The first release is blue, which the check expects.
+    let first = project.deploy(DIGEST_A, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    // The second goes to green, whose pods answer `green`: the preview check fails.
+    let second = project.deploy(DIGEST_B, &[]);
+    assert_eq!(second.code, 1, "{second:?}");
+    let report = project.report("deploy");
+    assert_eq!(report["verification"]["passed"], false, "{report:#}");
+    assert!(
+        report["blue_green"][0]["switched_at"].is_null(),
+        "{report:#}"
+    );
+    assert_eq!(
+        selector(&fake, "web"),
+        serde_json::json!({"app": "web", "version": "blue"})
+    );
+    assert!(image_of(&fake.get("Deployment", "staging", "web-blue").unwrap()).ends_with(DIGEST_A));
+    assert_eq!(
+        fake.get("Deployment", "staging", "web-green").unwrap()["spec"]["replicas"],
+        0
+    );
+}
+
+#[test]
+fn moving_a_rolling_environment_to_blue_green_keeps_endpoints_throughout() {
+    let fake = Arc::new(fake());
+    let project = staging(&fake, "");
+    let first = project.deploy(DIGEST_A, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(fake.wait_for(std::time::Duration::from_secs(30), |f| {
+        !sliced_ready(f, "web").is_empty()
+    }));
+
+    let promotion = project.path("promotion.yml");
+    let text = std::fs::read_to_string(&promotion).unwrap();
+    std::fs::write(&promotion, format!("{text}    strategy: blue-green\n")).unwrap();
+
+    // Watch the Service's ready endpoints for the whole deploy.
+    let done = Arc::new(AtomicBool::new(false));
+    let empty = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (fake, done, empty) = (fake.clone(), done.clone(), empty.clone());
+        std::thread::spawn(move || {
+            let mut seen = 0;
+            while !done.load(Ordering::SeqCst) {
+                if sliced_ready(&fake, "web").is_empty() {
+                    empty.fetch_add(1, Ordering::SeqCst);
+                }
+                seen += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            seen
+        })
+    };
+    let second = project.deploy(DIGEST_B, &[]);
+    done.store(true, Ordering::SeqCst);
+    let observations = watcher.join().unwrap();
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(observations > 0);
+    assert_eq!(
+        empty.load(Ordering::SeqCst),
+        0,
+        "the Service had no ready endpoint at some point"
+    );
+    let report = project.report("deploy");
+    let bg = &report["blue_green"][0];
+    assert_eq!(bg["migrated_to"], "blue", "{report:#}");
+    assert_eq!(bg["serving"], "green", "{report:#}");
+    assert!(
+        fake.get("Deployment", "staging", "web").is_none(),
+        "the plain Deployment is gone"
+    );
+    assert!(image_of(&fake.get("Deployment", "staging", "web-blue").unwrap()).ends_with(DIGEST_A));
+    assert!(image_of(&fake.get("Deployment", "staging", "web-green").unwrap()).ends_with(DIGEST_B));
+}
+
+#[test]
+fn a_statefulset_in_a_blue_green_environment_is_invalid() {
+    let fake = fake();
+    let project = staging(&fake, "    strategy: blue-green\n").with_manifest(
+        "cache.yaml",
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: cache}
+spec:
+  serviceName: cache
+  selector: {matchLabels: {app: cache}}
+  template:
+    metadata: {labels: {app: cache}}
+    spec: {containers: [{name: cache, image: registry.example.com/team/cache:1}]}
+",
+    );
+    let out = run(&mut project.command("plan", &[]));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("environments.staging.strategy"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("StatefulSet `cache`"), "{out:?}");
+    let deploy = project.deploy(DIGEST_A, &[]);
+    assert_eq!(deploy.code, 2, "{deploy:?}");
+    assert!(fake.list("deployments", Some("staging")).is_empty());
+}
