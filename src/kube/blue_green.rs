@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{DeleteParams, PropagationPolicy};
 use kube::{Api, Client};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -412,27 +412,6 @@ pub async fn switch(
         apply::apply_one(client, service, Mode::Write, force).await?;
     }
     Ok(started.elapsed())
-}
-
-/// Scales Deployment `name` to `replicas` through its scale subresource.
-///
-/// # Errors
-/// The API failing (after retries).
-pub async fn scale(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    replicas: i32,
-) -> anyhow::Result<()> {
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let patch = Patch::Merge(json!({ "spec": { "replicas": replicas } }));
-    let params = PatchParams::default();
-    api::retrying("scaling the Deployment", || {
-        deployments.patch_scale(name, &params, &patch)
-    })
-    .await
-    .with_context(|| format!("scaling deployment/{name} to {replicas}"))?;
-    Ok(())
 }
 
 /// Deletes Deployment `name` with its ReplicaSets and pods (a migration's plain Deployment).

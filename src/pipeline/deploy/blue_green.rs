@@ -25,7 +25,7 @@ use crate::config::{self, KeepPrevious, OnFailure};
 use crate::kube::{
     self, BlueGreenStart, Colour, Mode, RolloutOutcome, Workload, WorkloadKind, apply_all,
     apply_one, colour_from_live, colour_name, objects_before_switch, preview_name, read_blue_green,
-    read_deployment, scale_colour, switch_selector, switched_services,
+    read_deployment, scale_deployment, switch_selector, switched_services,
 };
 use crate::outcome::{Classified, Outcome};
 use crate::report::{BlueGreenReport, ColourRow, DeployReport, WorkloadReport};
@@ -490,7 +490,12 @@ async fn not_switched(
         if keep {
             continue;
         }
-        scale_colour(client, &env.namespace, &side.idle_name(), 0).await?;
+        let idle = side.idle_name();
+        scale_deployment(client, &env.namespace, &idle, 0)
+            .await
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!("scaling deployment/{idle} to 0"))
+            })?;
         record(
             report,
             side.service,
