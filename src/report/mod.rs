@@ -7,6 +7,8 @@ mod blue_green;
 mod canary;
 mod deploy;
 mod drift;
+#[cfg(test)]
+mod fixtures;
 mod kpi;
 mod map;
 mod plan;

@@ -403,65 +403,9 @@ pub fn status_text(report: &StatusReport, now: Timestamp) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::report::tests::{AUTH_DIGEST, COURSE_DIGEST, SHA};
-
-    fn service(name: &str, digest: &str, revision: i64, ready: i32) -> ServiceStatus {
-        ServiceStatus {
-            service: name.into(),
-            deployed: true,
-            digest: Some(digest.into()),
-            git_sha: Some(SHA.into()),
-            revision: Some(revision),
-            ready: Some(ready),
-            desired: Some(3),
-            since: Some(crate::report::tests::ts("2025-03-14T10:10:00Z")),
-            verified_digest: Some(digest.into()),
-            deployed_by: Some("octocat".into()),
-        }
-    }
-
-    pub(crate) fn status() -> StatusReport {
-        let env = |name: &str, services: Vec<ServiceStatus>| EnvironmentStatus {
-            environment: name.into(),
-            namespace: name.into(),
-            error: None,
-            services,
-            last_outcome: Some(LastOutcome::State(crate::github::DeploymentState::Success)),
-            last_deployed_by: Some("octocat".into()),
-            last_deployed_at: Some(crate::report::tests::ts("2025-03-14T10:10:00Z")),
-        };
-        let mut testing = env(
-            "testing",
-            vec![
-                service("auth-service", AUTH_DIGEST, 7, 3),
-                service("course-service", "sha256:77aa01bc9d3e0000", 5, 1),
-            ],
-        );
-        testing.services[1].verified_digest = Some(COURSE_DIGEST.into());
-        let mut production = env("production", Vec::new());
-        production.error = Some(
-            "cannot reach https://aks-prod.hcp.westeurope.azmk8s.io: 403 Forbidden | <b>".into(),
-        );
-        StatusReport {
-            environments: vec![
-                env(
-                    "development",
-                    vec![
-                        service("auth-service", AUTH_DIGEST, 9, 3),
-                        service("course-service", COURSE_DIGEST, 6, 3),
-                    ],
-                ),
-                testing,
-                production,
-            ],
-        }
-    }
-
-    pub(crate) fn now() -> Timestamp {
-        "2025-03-14T12:10:00Z".parse().unwrap()
-    }
+    use crate::report::fixtures::{now, status};
 
     #[test]
     fn status_summary_compares_environments_and_names_the_unreadable_one() {

@@ -1,9 +1,9 @@
 //! The run and status renderers against realistic reports: order, escaping, the size limit.
 
 use super::deploy::*;
+use super::fixtures::*;
 use super::rollout::*;
 use super::run::*;
-use super::status::tests::{now, status};
 use super::status::*;
 use super::summary::*;
 use super::terminal::*;
@@ -22,20 +22,9 @@ use crate::kube::{
 };
 use crate::outcome::Outcome;
 use crate::registry::Digest;
-use jiff::Timestamp;
 
-/// A timestamp from a fixture's RFC 3339 text.
-pub(crate) fn ts(text: &str) -> Timestamp {
-    text.parse().expect("a test timestamp")
-}
 use crate::report::{Gate, GitHubRecord, Release, ReleaseImage};
 use crate::untrusted::*;
-
-pub(crate) const AUTH_DIGEST: &str =
-    "sha256:4f1c2d3e4a5b6c7d8e9f00112233445566778899aabbccddeeff001122334455";
-pub(crate) const COURSE_DIGEST: &str =
-    "sha256:9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
-pub(crate) const SHA: &str = "3f2a9c1b8e7d6c5b4a39281706f5e4d3c2b1a098";
 
 fn image(service: &str, digest: &str, size: u64) -> ImageRow {
     ImageRow {
