@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::Error;
+use super::exchange;
 use crate::actions::Secret;
 use crate::config::AksCluster;
 use crate::untrusted::server_text;
@@ -90,18 +91,13 @@ pub async fn user_credential(
 ) -> Result<UserCredential, Error> {
     let cluster = format!("{}/{}", aks.resource_group, aks.name);
     let url = credential_url(arm_base, aks);
-    let response = http
-        .post(&url)
-        .bearer_auth(arm_token.expose())
-        .header(reqwest::header::CONTENT_LENGTH, "0")
-        .send()
-        .await
-        .map_err(|source| Error::Connection {
-            url: url.clone(),
-            source,
-        })?;
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
+    let (status, body) = exchange(
+        http.post(&url)
+            .bearer_auth(arm_token.expose())
+            .header(reqwest::header::CONTENT_LENGTH, "0"),
+        &url,
+    )
+    .await?;
     if !status.is_success() {
         let detail = serde_json::from_str::<Value>(&body)
             .ok()

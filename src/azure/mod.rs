@@ -159,18 +159,7 @@ impl Identity {
             }
             Credential::ClientSecret(secret) => form.push(("client_secret", secret.expose())),
         }
-        let response = self
-            .http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|source| Error::Connection {
-                url: url.clone(),
-                source,
-            })?;
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
+        let (status, body) = exchange(self.http.post(&url).form(&form), &url).await?;
         if !status.is_success() {
             let subject = match &self.credential {
                 Credential::GithubOidc { .. } => form
@@ -210,18 +199,11 @@ impl Identity {
     ) -> Result<Secret, Error> {
         let separator = if request_url.contains('?') { '&' } else { '?' };
         let url = format!("{request_url}{separator}audience=api%3A%2F%2FAzureADTokenExchange");
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(request_token.expose())
-            .send()
-            .await
-            .map_err(|source| Error::Connection {
-                url: request_url.to_string(),
-                source,
-            })?;
-        let status = response.status();
-        let body = response.text().await.unwrap_or_default();
+        let (status, body) = exchange(
+            self.http.get(&url).bearer_auth(request_token.expose()),
+            request_url,
+        )
+        .await?;
         if !status.is_success() {
             return Err(Error::GithubOidc {
                 status,
@@ -242,6 +224,20 @@ impl Identity {
 
 /// Entra's error (`error_description` starts with `AADSTS<code>:`) with a hint for the classic
 /// failures.
+/// Sends one token request and reads its whole answer: these are small JSON documents, and the
+/// error paths need the server's words. `url` names the endpoint in a connection error.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    url: &str,
+) -> Result<(StatusCode, String), Error> {
+    let response = request.send().await.map_err(|source| Error::Connection {
+        url: url.to_string(),
+        source,
+    })?;
+    let status = response.status();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
 fn entra_error(status: StatusCode, body: &str, client_id: &str, subject: Option<&str>) -> Error {
     #[derive(serde::Deserialize, Default)]
     struct Answer {
@@ -308,22 +304,16 @@ pub async fn acr_refresh_token(
     entra: &AccessToken,
 ) -> Result<Secret, Error> {
     let url = format!("{}://{registry}/oauth2/exchange", scheme_for(registry));
-    let response = http
-        .post(&url)
-        .form(&[
+    let (status, body) = exchange(
+        http.post(&url).form(&[
             ("grant_type", "access_token"),
             ("service", registry),
             ("tenant", tenant_id),
             ("access_token", entra.token.expose()),
-        ])
-        .send()
-        .await
-        .map_err(|source| Error::Connection {
-            url: url.clone(),
-            source,
-        })?;
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
+        ]),
+        &url,
+    )
+    .await?;
     if !status.is_success() {
         return Err(Error::AcrExchange {
             registry: registry.to_string(),
