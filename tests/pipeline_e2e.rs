@@ -39,6 +39,9 @@ struct World {
     project: tempfile::TempDir,
     /// Every file a job wrote (outputs, summaries, reports, logs), for the secret scan.
     written: Vec<(String, String)>,
+    /// Production rolls out blue-green behind a Service per service, checked through the
+    /// preview Service.
+    blue_green_production: bool,
 }
 
 /// What one job left behind.
@@ -52,6 +55,10 @@ struct Job {
 impl World {
     /// `failing`: the environment whose service answers 500 to its smoke checks.
     fn new(failing: Option<&str>) -> World {
+        World::with(failing, false)
+    }
+
+    fn with(failing: Option<&str>, blue_green_production: bool) -> World {
         let registry = Registry::start(Auth::Htpasswd(vec![(
             REGISTRY_USER.into(),
             REGISTRY_PASSWORD.into(),
@@ -81,6 +88,7 @@ impl World {
             health,
             project,
             written: Vec::new(),
+            blue_green_production,
         };
         world.write_project();
         world
@@ -94,6 +102,11 @@ impl World {
         let root = self.project.path();
         let url = |env: &str| self.health[env].url("").trim_end_matches('/').to_string();
         let smoke = "    checks:\n      smoke:\n        - { name: health, path: /health, samples: 20, concurrency: 4, readinessTimeout: 2s }\n";
+        let production = if self.blue_green_production {
+            "    strategy: blue-green\n    checks:\n      smoke:\n        - { name: auth, via: service-proxy, service: auth-service, path: /health, readinessTimeout: 10s }\n        - { name: course, via: service-proxy, service: course-service, path: /health, readinessTimeout: 10s }\n"
+        } else {
+            smoke
+        };
         std::fs::write(
             self.config(),
             format!(
@@ -124,7 +137,7 @@ environments:
     approval: {{ reviewers: [team:product-owners], waitTimer: 5m, preventSelfReview: true, branches: [main] }}
     replicas: 2
     rollout: {{ timeout: 60s }}
-{smoke}    onFailure: rollback
+{production}    onFailure: rollback
 ",
                 registry = self.registry.addr,
                 dev = url("development"),
@@ -155,6 +168,21 @@ spec:
                 ),
             )
             .unwrap();
+            if self.blue_green_production {
+                std::fs::write(
+                    dir.join("service.yaml"),
+                    format!(
+                        "apiVersion: v1
+kind: Service
+metadata: {{ name: {service}, labels: {{ app: {service} }} }}
+spec:
+  selector: {{ app: {service} }}
+  ports: [{{ name: http, port: {port}, targetPort: http }}]
+"
+                    ),
+                )
+                .unwrap();
+            }
         }
     }
 
@@ -583,5 +611,76 @@ fn the_gate_refuses_a_wrong_branch_and_a_lower_environment_changed_by_hand() {
     let skipped = world.job("testing-skip", &world_inputs, "refs/heads/main");
     assert_eq!(skipped.run.code, 0, "{:?}", skipped.run);
     assert!(skipped.summary.contains("CAUTION"), "{}", skipped.summary);
+    world.assert_no_secret_anywhere();
+}
+
+/// Production blue-green: the release reaches a colour, that colour is marked verified (not a
+/// plain Deployment that does not exist), and `status` reads the serving colour with both
+/// colours beside it.
+#[test]
+fn a_blue_green_production_is_promoted_marked_and_shown_by_colour() {
+    let mut world = World::with(None, true);
+    let digests = world.build();
+    let images = images_input(&world, &digests);
+    for env in ["development", "testing", "production"] {
+        let images = (env == "development").then_some(images.as_str());
+        let job = world.promote(env, images, "refs/heads/main");
+        assert_eq!(job.run.code, 0, "{env}: {:?}", job.run);
+    }
+    for (service, digest) in &digests {
+        assert!(
+            world
+                .kube
+                .get("Deployment", "production", service)
+                .is_none(),
+            "no plain {service} in production"
+        );
+        let blue = world
+            .kube
+            .get("Deployment", "production", &format!("{service}-blue"))
+            .expect("the first release is blue");
+        let annotations = &blue["metadata"]["annotations"];
+        assert_eq!(
+            annotations["promote.studysphere.dev/verified-digest"],
+            digest.as_str()
+        );
+        let selector =
+            &world.kube.get("Service", "production", service).unwrap()["spec"]["selector"];
+        assert_eq!(selector["version"], "blue", "{selector}");
+    }
+
+    let status = world.job("status", &[("command", "status")], "refs/heads/main");
+    assert_eq!(status.run.code, 0, "{:?}", status.run);
+    let report = status.report.as_ref().expect("a status report");
+    let production = &report["environments"][2];
+    for service in production["services"].as_array().unwrap() {
+        let name = service["service"].as_str().unwrap();
+        assert_eq!(service["strategy"], "blue-green");
+        assert_eq!(service["digest"], digests[name].as_str(), "{service}");
+        assert_eq!(service["verified_digest"], digests[name].as_str());
+        assert_eq!(service["blue_green"]["serving"], "blue", "{service}");
+        assert!(
+            service["blue_green"]["switched_at"].is_string(),
+            "{service}"
+        );
+        assert_eq!(service["blue_green"]["colours"][0]["track"], "blue");
+    }
+    assert_eq!(
+        report["environments"][0]["services"][0]["strategy"],
+        "rolling"
+    );
+    assert!(
+        status.summary.contains("🔵 blue serves · switched "),
+        "{}",
+        status.summary
+    );
+    assert!(
+        status
+            .run
+            .stderr
+            .contains("production auth-service: blue serves (switched "),
+        "{}",
+        status.run.stderr
+    );
     world.assert_no_secret_anywhere();
 }

@@ -516,6 +516,16 @@ pub enum KeepPrevious {
     UntilNextPromotion,
 }
 
+impl KeepPrevious {
+    /// How long after a switch the previous colour is kept (`None`: until the next promotion).
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            KeepPrevious::For(d) => Some(d),
+            KeepPrevious::UntilNextPromotion => None,
+        }
+    }
+}
+
 /// `canary:` settings: a `<deployment>-canary` Deployment behind the same Service, grown step by
 /// step, analysed at each step.
 #[derive(Debug, Clone, PartialEq)]

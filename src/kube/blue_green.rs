@@ -381,6 +381,38 @@ pub async fn read_live(
     })
 }
 
+/// The Deployment whose pods `service` sends traffic to: `<deployment>-<colour>` once its
+/// selector picks a colour, else `<deployment>` itself (a rolling or canary environment).
+pub fn serving_name(deployment: &str, service: Option<&Service>) -> String {
+    service
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.selector.as_ref())
+        .and_then(|s| s.get(LABEL_VERSION))
+        .and_then(|v| Colour::parse(v))
+        .map_or_else(|| deployment.to_string(), |c| colour_name(deployment, c))
+}
+
+/// [`serving_name`] from the live Service `service` (none: the service has no Service, so
+/// `deployment` itself serves).
+///
+/// # Errors
+/// The API failing (after retries).
+pub async fn serving_deployment(
+    client: &Client,
+    namespace: &str,
+    deployment: &str,
+    service: Option<&str>,
+) -> anyhow::Result<String> {
+    let Some(service) = service else {
+        return Ok(deployment.to_string());
+    };
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let live = api::retrying("reading the Service", || services.get_opt(service))
+        .await
+        .with_context(|| format!("reading service/{service}"))?;
+    Ok(serving_name(deployment, live.as_ref()))
+}
+
 /// The live Deployment `name` as JSON, for a migration's copy.
 ///
 /// # Errors
@@ -445,6 +477,32 @@ mod tests {
             ready: 2,
             image: None,
         })
+    }
+
+    #[test]
+    fn the_serving_deployment_follows_the_selector() {
+        let service = |selector: Value| -> Service {
+            serde_json::from_value(
+                json!({"metadata": {"name": "web"}, "spec": {"selector": selector}}),
+            )
+            .unwrap()
+        };
+        let cases = [
+            (None, "web"),
+            (Some(service(json!({"app": "web"}))), "web"),
+            (
+                Some(service(json!({"app": "web", "version": "green"}))),
+                "web-green",
+            ),
+            (
+                Some(service(json!({"app": "web", "version": "blue"}))),
+                "web-blue",
+            ),
+            (Some(service(json!({"app": "web", "version": "v2"}))), "web"),
+        ];
+        for (live, want) in cases {
+            assert_eq!(serving_name("web", live.as_ref()), want, "{live:?}");
+        }
     }
 
     #[test]

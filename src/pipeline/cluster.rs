@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use super::Runtime;
 use crate::azure::ARM_BASE;
 use crate::cli::{ClusterArgs, GlobalArgs};
-use crate::config::Environment;
+use crate::config::{Environment, Service};
 use crate::kube::{
     ClusterInputs, ClusterSource, ConnectError, Connection, TokenSource, connect, resolve_source,
 };
@@ -58,4 +58,25 @@ pub async fn connect_to(
             });
             if bad_input { Classified::invalid(e) } else { e }
         })
+}
+
+/// The Deployment serving `service` in `env` now: a blue-green colour once the service's
+/// Service selects one, else the service's own Deployment. What is read as "running" and
+/// marked verified.
+///
+/// # Errors
+/// The API failing.
+pub(crate) async fn serving_deployment(
+    client: &kube::Client,
+    env: &Environment,
+    service: &Service,
+) -> anyhow::Result<String> {
+    let fronting = service.fronting_services();
+    crate::kube::serving_deployment(
+        client,
+        &env.namespace,
+        &service.deployment,
+        fronting.first().map(|m| m.name()),
+    )
+    .await
 }

@@ -61,12 +61,13 @@ pub async fn run_history(
         let service = config
             .service(&rendered.service)
             .expect("rendered services are declared");
-        let found = read_history(&connection.client, &env.namespace, &service.deployment)
+        let name = super::serving_deployment(&connection.client, env, service).await?;
+        let found = read_history(&connection.client, &env.namespace, &name)
             .await
             .with_context(|| {
                 format!(
-                    "reading the history of deployment/{} in {}",
-                    service.deployment, env.namespace
+                    "reading the history of deployment/{name} in {}",
+                    env.namespace
                 )
             })?;
         let (deployed, current, revisions) = match found {
@@ -79,11 +80,11 @@ pub async fn run_history(
         };
         crate::say!(
             "{}",
-            table(&rendered.service, &service.deployment, deployed, &revisions).trim_end()
+            table(&rendered.service, &name, deployed, &revisions).trim_end()
         );
         report.services.push(ServiceHistory {
             service: rendered.service.clone(),
-            deployment: service.deployment.clone(),
+            deployment: name,
             deployed,
             current_revision: current,
             revisions,

@@ -27,6 +27,7 @@ use crate::kube::Provenance;
 use crate::kube::Variables;
 use crate::outcome::{Outcome, outcome_of};
 pub use cluster::connect_to;
+pub(crate) use cluster::serving_deployment;
 pub use copy::run_copy;
 pub use deploy::run_deploy;
 pub use drift::run_drift;

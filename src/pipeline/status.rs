@@ -2,6 +2,9 @@
 //! and service: the digest running, its commit, the revision, ready/desired replicas, since
 //! when, who promoted it, and the last outcome GitHub recorded for the environment.
 //!
+//! A blue-green service is read from the colour its Service selects, with both colours beside
+//! it; a canary Deployment is shown while one exists.
+//!
 //! Read-only. An environment whose cluster cannot be read is shown with the reason, and the
 //! command exits 1 so a script notices.
 
@@ -13,11 +16,15 @@ use super::connect_to;
 use super::run::last_deployment;
 use crate::actions::{Secret, redact};
 use crate::cli::{GlobalArgs, StatusArgs};
-use crate::config::{self, Config, Environment};
+use crate::config::{self, Config, Environment, Strategy};
 use crate::github::GitHub;
-use crate::kube::read_verified;
+use crate::kube::{
+    BlueGreenLive, Colour, canary_name, colour_name, kept_until, read_blue_green, read_verified,
+};
 use crate::outcome::{Classified, Outcome};
-use crate::report::{self, EnvironmentStatus, LastOutcome, ServiceStatus, StatusReport};
+use crate::report::{
+    self, BlueGreenStatus, EnvironmentStatus, LastOutcome, ServiceStatus, StatusReport, TrackStatus,
+};
 
 /// `promote status`.
 pub async fn run_status(
@@ -100,31 +107,10 @@ async fn environment_status(
         }
     };
     for service in &config.services {
-        match read_verified(
-            &connection.client,
-            &env.namespace,
-            &service.deployment,
-            &service.container,
-        )
-        .await
-        {
-            Ok(live) => status.services.push(ServiceStatus {
-                service: service.name.clone(),
-                deployed: live.deployed,
-                digest: live.digest,
-                git_sha: live.git_sha,
-                revision: live.revision,
-                ready: live.ready,
-                desired: live.desired,
-                since: live.since.as_deref().and_then(|s| s.parse().ok()),
-                verified_digest: live.verified_digest,
-                deployed_by: live.deployed_by,
-            }),
+        match service_status(&connection.client, env, service).await {
+            Ok(service) => status.services.push(service),
             Err(e) => {
-                status.error = Some(format!(
-                    "cannot read deployment/{} in {}: {e}",
-                    service.deployment, env.namespace
-                ));
+                status.error = Some(format!("{e:#}"));
                 break;
             }
         }
@@ -133,4 +119,91 @@ async fn environment_status(
         status.last_deployed_by = status.services.iter().find_map(|s| s.deployed_by.clone());
     }
     status
+}
+
+/// One service as it runs: the serving Deployment (a blue-green colour once the Service selects
+/// one), both colours in a blue-green environment, and a canary while one exists.
+async fn service_status(
+    client: &kube::Client,
+    env: &Environment,
+    service: &config::Service,
+) -> anyhow::Result<ServiceStatus> {
+    let namespace = &env.namespace;
+    let name = super::serving_deployment(client, env, service).await?;
+    let live = read_verified(client, namespace, &name, &service.container)
+        .await
+        .with_context(|| format!("cannot read deployment/{name} in {namespace}"))?;
+    let blue_green = match (&env.strategy, service.fronting_services().first()) {
+        (Strategy::BlueGreen(settings), Some(front)) => {
+            let colours = read_blue_green(
+                client,
+                namespace,
+                &service.deployment,
+                &service.container,
+                front.name(),
+            )
+            .await?;
+            Some(blue_green_status(&service.deployment, &colours, settings))
+        }
+        _ => None,
+    };
+    let canary_name = canary_name(&service.deployment);
+    let canary = read_verified(client, namespace, &canary_name, &service.container)
+        .await
+        .with_context(|| format!("cannot read deployment/{canary_name} in {namespace}"))?;
+    Ok(ServiceStatus {
+        service: service.name.clone(),
+        deployed: live.deployed,
+        digest: live.digest,
+        git_sha: live.git_sha,
+        revision: live.revision,
+        ready: live.ready,
+        desired: live.desired,
+        since: live.since.as_deref().and_then(|s| s.parse().ok()),
+        verified_digest: live.verified_digest,
+        deployed_by: live.deployed_by,
+        strategy: env.strategy.word(),
+        blue_green,
+        canary: canary.deployed.then(|| TrackStatus {
+            track: "canary".into(),
+            deployment: canary_name.clone(),
+            digest: canary.digest,
+            replicas: canary.desired.unwrap_or(0),
+            ready: canary.ready.unwrap_or(0),
+            // Its pods carry the Service's labels: they serve while they are ready.
+            serving: canary.ready.unwrap_or(0) > 0,
+        }),
+    })
+}
+
+/// The colours as the report shows them.
+fn blue_green_status(
+    deployment: &str,
+    live: &BlueGreenLive,
+    settings: &config::BlueGreen,
+) -> BlueGreenStatus {
+    BlueGreenStatus {
+        serving: live.serving,
+        switched_at: live.switched_at,
+        previous_kept_until: live
+            .switched_at
+            .and_then(|at| kept_until(at, settings.keep_previous.duration())),
+        colours: [Colour::Blue, Colour::Green]
+            .into_iter()
+            .filter_map(|c| {
+                live.colour(c).map(|state| TrackStatus {
+                    track: c.word().into(),
+                    deployment: colour_name(deployment, c),
+                    digest: state
+                        .image
+                        .as_deref()
+                        .and_then(|i| i.split_once('@'))
+                        .map(|(_, d)| d.to_string()),
+                    replicas: state.replicas,
+                    ready: state.ready,
+                    serving: live.serving == Some(c),
+                })
+            })
+            .collect(),
+    }
 }

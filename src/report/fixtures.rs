@@ -28,6 +28,9 @@ fn service(name: &str, digest: &str, revision: i64, ready: i32) -> ServiceStatus
         since: Some(ts("2025-03-14T10:10:00Z")),
         verified_digest: Some(digest.into()),
         deployed_by: Some("octocat".into()),
+        strategy: "rolling",
+        blue_green: None,
+        canary: None,
     }
 }
 

@@ -40,7 +40,8 @@ pub use run::{
     RunReport, StepState,
 };
 pub use status::{
-    EnvironmentStatus, LastOutcome, ServiceStatus, StatusReport, status_summary, status_text,
+    BlueGreenStatus, EnvironmentStatus, LastOutcome, ServiceStatus, StatusReport, TrackStatus,
+    status_summary, status_text,
 };
 pub use summary::run_summary;
 pub use terminal::{diagnosis_text, run_text};

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::text::*;
 use crate::actions::{Priority, Summary, table};
 use crate::github::DeploymentState;
+use crate::kube::Colour;
 use crate::untrusted::{code, escape_md_with_code, short_digest, short_sha};
 
 /// `promote status`: every environment of the promotion, side by side.
@@ -72,6 +73,41 @@ pub struct ServiceStatus {
     /// The digest the last successful verification approved (cluster annotation).
     pub verified_digest: Option<String>,
     pub deployed_by: Option<String>,
+    /// `rolling`, `blue-green` or `canary`: the environment's strategy for it.
+    pub strategy: &'static str,
+    /// Both colours, when the service runs blue-green (the fields above describe the serving
+    /// colour's Deployment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenStatus>,
+    /// The `<deployment>-canary` Deployment, while one exists (a canary under way, or one an
+    /// abort scaled to zero).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<TrackStatus>,
+}
+
+/// One service's blue-green as the cluster has it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlueGreenStatus {
+    /// The colour the Service selects; none before the first switch.
+    pub serving: Option<Colour>,
+    pub switched_at: Option<Timestamp>,
+    /// When the previous colour may be scaled to zero (`keepPrevious` after the switch).
+    pub previous_kept_until: Option<Timestamp>,
+    /// The colours' Deployments that exist, blue first.
+    pub colours: Vec<TrackStatus>,
+}
+
+/// A Deployment beside the plain one: a colour or the canary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackStatus {
+    /// `blue`, `green` or `canary`.
+    pub track: String,
+    pub deployment: String,
+    pub digest: Option<String>,
+    pub replicas: i32,
+    pub ready: i32,
+    /// Whether its Service sends it traffic.
+    pub serving: bool,
 }
 
 /// The live Environment Comparison as a job summary: services as rows, an environment per
@@ -211,7 +247,58 @@ pub(super) fn status_cell(env: &EnvironmentStatus, service: &str) -> String {
     if !third.is_empty() {
         lines.push(third.join(" · "));
     }
+    lines.extend(delivery_lines(s));
     lines.join("<br>")
+}
+
+/// The colours (which serves, since when, how long the other is kept) and a canary, as cell
+/// lines: `🔵 blue serves · switched Mar 14 10:10`, `green 3/3 · kept until Mar 14 10:40`.
+fn delivery_lines(s: &ServiceStatus) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(bg) = &s.blue_green {
+        let mut head = match bg.serving {
+            Some(c) => format!("{} {c} serves", colour_mark(c)),
+            None => "no colour serves yet".to_string(),
+        };
+        if let Some(at) = bg.switched_at.map(short_time) {
+            head.push_str(&format!(" · switched {at}"));
+        }
+        lines.push(head);
+        for colour in bg.colours.iter().filter(|c| !c.serving) {
+            let mut line = track_text(colour);
+            if colour.replicas > 0
+                && let Some(until) = bg.previous_kept_until.map(short_time)
+            {
+                line.push_str(&format!(" · kept until {until}"));
+            }
+            lines.push(line);
+        }
+    }
+    if let Some(canary) = &s.canary {
+        lines.push(format!("🐤 {}", track_text(canary)));
+    }
+    lines
+}
+
+/// `green 3/3 on `sha256:4f1c2d3e4a5b``.
+fn track_text(t: &TrackStatus) -> String {
+    let mut text = format!(
+        "{} {}/{}",
+        escape_md_with_code(&t.track),
+        t.ready,
+        t.replicas
+    );
+    if let Some(digest) = &t.digest {
+        text.push_str(&format!(" on {}", digest_code(digest)));
+    }
+    text
+}
+
+fn colour_mark(colour: Colour) -> &'static str {
+    match colour {
+        Colour::Blue => "🔵",
+        Colour::Green => "🟩",
+    }
 }
 
 /// `🟢 3/3 ready`, `🟡 1/3 ready`, `🔴 0/3 ready`.
@@ -301,6 +388,50 @@ pub(super) fn differences(report: &StatusReport, services: &[String]) -> Vec<Str
     lines
 }
 
+/// `production auth-service: blue serves (switched 2h ago); green 3/3 sha256:4f1c2d3e4a5b kept
+/// 28m more`, `… canary 1/3 sha256:…`: the colours and the canary, for the terminal.
+fn delivery_text(env: &EnvironmentStatus, s: &ServiceStatus, now: Timestamp) -> Option<String> {
+    let track = |t: &TrackStatus| {
+        let mut text = format!("{} {}/{}", plain(&t.track), t.ready, t.replicas);
+        if let Some(digest) = &t.digest {
+            text.push_str(&format!(" {}", plain(&short_digest(digest))));
+        }
+        text
+    };
+    let mut parts = Vec::new();
+    if let Some(bg) = &s.blue_green {
+        let mut head = bg.serving.map_or("no colour serves yet".to_string(), |c| {
+            format!("{c} serves")
+        });
+        if let Some(at) = bg.switched_at {
+            head.push_str(&format!(" (switched {} ago)", age(at, now)));
+        }
+        parts.push(head);
+        for colour in bg.colours.iter().filter(|c| !c.serving) {
+            let mut text = track(colour);
+            match bg.previous_kept_until {
+                Some(until) if colour.replicas > 0 && until > now => {
+                    text.push_str(&format!(" kept {} more", age(now, until)));
+                }
+                Some(_) if colour.replicas > 0 => text.push_str(" kept past keepPrevious"),
+                _ => {}
+            }
+            parts.push(text);
+        }
+    }
+    if let Some(canary) = &s.canary {
+        parts.push(track(canary));
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "{} {}: {}",
+            plain(&env.environment),
+            plain(&s.service),
+            parts.join("; ")
+        )
+    })
+}
+
 /// The live Environment Comparison for the terminal: one aligned row per environment and
 /// service, an error line for an environment whose cluster could not be read.
 pub fn status_text(report: &StatusReport, now: Timestamp) -> String {
@@ -372,6 +503,19 @@ pub fn status_text(report: &StatusReport, now: Timestamp) -> String {
         }
     }
     out.push_str(&aligned(&rows, ""));
+    let deliveries: Vec<String> = report
+        .environments
+        .iter()
+        .filter(|e| e.error.is_none())
+        .flat_map(|e| e.services.iter().filter_map(|s| delivery_text(e, s, now)))
+        .collect();
+    if !deliveries.is_empty() {
+        out.push('\n');
+        for line in deliveries {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
     let last: Vec<String> = report
         .environments
         .iter()
@@ -406,6 +550,79 @@ pub fn status_text(report: &StatusReport, now: Timestamp) -> String {
 mod tests {
     use super::*;
     use crate::report::fixtures::{now, status};
+
+    /// Production blue-green (green serves, blue kept), testing with a canary under way.
+    fn progressive() -> StatusReport {
+        let mut report = status();
+        let track = |track: &str, digest: &str, replicas, serving| TrackStatus {
+            track: track.into(),
+            deployment: format!("auth-service-{track}"),
+            digest: Some(digest.into()),
+            replicas,
+            ready: replicas,
+            serving,
+        };
+        let auth = report.environments[0].services[0].clone();
+        let production = &mut report.environments[2];
+        production.error = None;
+        production.services = vec![ServiceStatus {
+            strategy: "blue-green",
+            blue_green: Some(BlueGreenStatus {
+                serving: Some(Colour::Green),
+                switched_at: Some("2025-03-14T11:50:00Z".parse().unwrap()),
+                previous_kept_until: Some("2025-03-14T12:20:00Z".parse().unwrap()),
+                colours: vec![
+                    track("blue", crate::report::fixtures::COURSE_DIGEST, 3, false),
+                    track("green", crate::report::fixtures::AUTH_DIGEST, 3, true),
+                ],
+            }),
+            ..auth
+        }];
+        let testing = &mut report.environments[1].services[0];
+        testing.strategy = "canary";
+        testing.canary = Some(track(
+            "canary",
+            crate::report::fixtures::COURSE_DIGEST,
+            1,
+            true,
+        ));
+        report
+    }
+
+    #[test]
+    fn status_shows_both_colours_the_serving_one_the_switch_and_a_canary() {
+        let report = progressive();
+        let summary = status_summary(&report).render();
+        assert!(
+            summary.contains("🟩 green serves · switched Mar 14 11:50<br>blue 3/3 on "),
+            "{summary}"
+        );
+        assert!(summary.contains(" · kept until Mar 14 12:20"), "{summary}");
+        assert!(summary.contains("🐤 canary 1/1 on "), "{summary}");
+
+        let text = status_text(&report, now());
+        assert!(
+            text.contains(
+                "production auth-service: green serves (switched 20m ago); blue 3/3 \
+                 sha256:9a0b1c2d3e4f kept 10m more"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("testing auth-service: canary 1/1 sha256:9a0b1c2d3e4f"),
+            "{text}"
+        );
+
+        let json = serde_json::to_value(&report).unwrap();
+        let bg = &json["environments"][2]["services"][0];
+        assert_eq!(bg["strategy"], "blue-green");
+        assert_eq!(bg["blue_green"]["serving"], "green");
+        assert_eq!(bg["blue_green"]["switched_at"], "2025-03-14T11:50:00Z");
+        assert_eq!(
+            json["environments"][0]["services"][0].get("blue_green"),
+            None
+        );
+    }
 
     #[test]
     fn status_summary_compares_environments_and_names_the_unreadable_one() {

@@ -414,10 +414,11 @@ async fn mark_verified(
         let Some(service) = promotion.config.service(&image.service) else {
             continue;
         };
+        let name = super::serving_deployment(client, env, service).await?;
         crate::kube::mark_verified(
             client,
             &env.namespace,
-            &service.deployment,
+            &name,
             &Verified {
                 digest: image.digest.as_str(),
                 release: release_id,
@@ -429,8 +430,8 @@ async fn mark_verified(
         .await
         .with_context(|| {
             format!(
-                "verified, but failed to record it on deployment/{} in {}",
-                service.deployment, env.namespace
+                "verified, but failed to record it on deployment/{name} in {}",
+                env.namespace
             )
         })?;
     }

@@ -128,19 +128,10 @@ pub async fn read_lower(
         .with_context(|| format!("failed to connect to {}'s cluster", d.name))?;
     let mut services = BTreeMap::new();
     for service in &config.services {
-        let live = read_verified(
-            &connection.client,
-            &d.namespace,
-            &service.deployment,
-            &service.container,
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "failed to read deployment/{} in {}",
-                service.deployment, d.namespace
-            )
-        })?;
+        let name = super::super::serving_deployment(&connection.client, d, service).await?;
+        let live = read_verified(&connection.client, &d.namespace, &name, &service.container)
+            .await
+            .with_context(|| format!("failed to read deployment/{name} in {}", d.namespace))?;
         services.insert(service.name.clone(), live);
     }
     Ok(Lower {
