@@ -21,9 +21,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::api::{self, ApiError};
-use super::canary::SCALE_MANAGER;
 use super::render::{MANAGER, apply_rank};
 use super::rollback::ROLLBACK_MANAGER;
+
+/// The field manager of `scale` writes (a canary step, a retired colour): apart from the
+/// apply's, so that the promotion's apply can take `spec.replicas` back without forcing anyone
+/// else's fields.
+pub const SCALE_MANAGER: &str = "promote-action-scale";
 
 /// Validate only (`dryRun=All`), or write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

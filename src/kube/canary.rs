@@ -12,11 +12,8 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Propagatio
 use serde_json::{Value, json};
 
 use super::api::{self, ApiError};
-use super::apply;
+use super::apply::{self, SCALE_MANAGER};
 
-/// The field manager of a canary step's `scale` writes: apart from the apply's, so that the
-/// promotion's apply can take `spec.replicas` back without forcing anyone else's fields.
-pub const SCALE_MANAGER: &str = "promote-action-scale";
 /// The pod label that tells the two releases apart (and fills a query's `{{track}}`).
 pub const LABEL_TRACK: &str = "track";
 /// NGINX's canary switch and weight ([ingress-nginx canary annotations]).

@@ -44,8 +44,8 @@ mod watch;
 
 pub use api::{ApiError, retrying};
 pub use apply::{
-    ApplyError, CONCURRENCY as APPLY_CONCURRENCY, Force, Mode, apply_all, apply_one, get_live,
-    known_resource, object_ref,
+    ApplyError, Batch as ApplyBatch, CONCURRENCY as APPLY_CONCURRENCY, Force, Mode, apply_all,
+    apply_one, get_live, known_resource, object_ref,
 };
 pub use blue_green::{
     ANNOTATION_SWITCHED_AT, Colour, ColourState, LABEL_VERSION, Live as BlueGreenLive,

@@ -13,7 +13,7 @@ use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::config;
 use crate::kube::{Revision, read_history, revision_of};
 use crate::outcome::Outcome;
-use crate::plan::{PlanRequest, plan};
+use crate::plan::{self, PlanRequest};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryReport {
@@ -39,16 +39,14 @@ pub async fn run_history(
     args: &HistoryArgs,
 ) -> anyhow::Result<Outcome> {
     let config = config::load(&global.config)?;
-    let request = PlanRequest {
-        environment: Some(args.environment.clone()),
-        service: args.service.clone(),
-        images: Vec::new(),
-        provenance: rt.provenance(),
-    };
-    let plan = plan(&config, &request)?;
-    let env = config
-        .environment(&args.environment)
-        .expect("plan checked the environment");
+    let request = PlanRequest::for_environment(
+        &args.environment,
+        args.service.as_deref(),
+        &[],
+        rt.provenance(),
+    );
+    let target = plan::plan_environment(&config, &args.environment, &request)?;
+    let env = target.environment;
     let connection = super::connect_to(rt, global, &args.cluster, env).await?;
     crate::say!("Cluster: {}", connection.description);
 
@@ -57,7 +55,7 @@ pub async fn run_history(
         namespace: env.namespace.clone(),
         services: Vec::new(),
     };
-    for rendered in &plan.environments[0].services {
+    for rendered in &target.objects().services {
         let service = config
             .service(&rendered.service)
             .expect("rendered services are declared");

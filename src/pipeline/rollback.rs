@@ -25,12 +25,12 @@ pub async fn run_rollback(
     let started = tokio::time::Instant::now();
     let config = config::load(&global.config)?;
     // Rendering tells which workloads belong to the services in scope; images do not matter.
-    let request = PlanRequest {
-        environment: Some(args.environment.clone()),
-        service: args.service.clone(),
-        images: Vec::new(),
-        provenance: rt.provenance(),
-    };
+    let request = PlanRequest::for_environment(
+        &args.environment,
+        args.service.as_deref(),
+        &[],
+        rt.provenance(),
+    );
     let target = plan::plan_environment(&config, &args.environment, &request)?;
     let env = target.environment;
     let env_plan = target.objects();

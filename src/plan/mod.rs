@@ -44,6 +44,24 @@ pub struct PlanRequest {
     pub provenance: Provenance,
 }
 
+impl PlanRequest {
+    /// One environment (and perhaps one service of it), as every command that acts on an
+    /// environment asks for it.
+    pub fn for_environment(
+        environment: &str,
+        service: Option<&str>,
+        images: &[String],
+        provenance: Provenance,
+    ) -> PlanRequest {
+        PlanRequest {
+            environment: Some(environment.to_string()),
+            service: service.map(str::to_string),
+            images: images.to_vec(),
+            provenance,
+        }
+    }
+}
+
 /// The rendered objects of the environments in scope.
 #[derive(Debug, Clone)]
 pub struct Plan {

@@ -16,15 +16,15 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::preview::{PreviewTarget, preview_checks};
-use super::roll_out::{reject, run_hooks, show_diagnosis, wait_all};
-use super::workloads::{container_of, image_of, read_before, selector_of};
+use super::roll_out::{apply_recorded, diagnose_failures, run_hooks, wait_all};
+use super::workloads::{container_of, image_of, read_before};
 use super::{Deploy, Locked, metrics};
 use crate::actions::Annotation;
 use crate::checks::{self, analysis::Track};
 use crate::config::{self, KeepPrevious, OnFailure};
 use crate::kube::{
-    self, BlueGreenStart, Colour, Mode, RolloutOutcome, Workload, WorkloadKind, apply_all,
-    apply_one, colour_from_live, colour_name, objects_before_switch, preview_name, read_blue_green,
+    self, BlueGreenStart, Colour, Mode, RolloutOutcome, Workload, WorkloadKind, apply_one,
+    colour_from_live, colour_name, objects_before_switch, preview_name, read_blue_green,
     read_deployment, scale_deployment, switch_selector, switched_services,
 };
 use crate::outcome::{Classified, Outcome};
@@ -165,20 +165,9 @@ pub(super) async fn roll_out(
         }
         objects.extend(colour);
     }
-    let batch = apply_all(
-        client,
-        &objects,
-        Mode::Write,
-        deploy.options.apply_force(),
-        kube::APPLY_CONCURRENCY,
-    )
-    .await;
-    report
-        .applied
-        .extend(batch.applied.iter().map(|a| a.object.clone()));
+    let batch = apply_recorded(deploy, client, &objects, report).await;
     say!("Applied {} objects", batch.applied.len());
     if !batch.errors.is_empty() {
-        reject(deploy.console, report, &batch.errors);
         return not_switched(deploy, client, &sides, report, "applying failed").await;
     }
     for side in &sides {
@@ -211,30 +200,13 @@ pub(super) async fn roll_out(
             }
         }
         if result.outcome != RolloutOutcome::Complete {
-            let Some(failure) = &result.failure else {
-                failed.push(format!("{}: {:?}", result.workload, result.outcome));
-                continue;
-            };
-            let selector = objects
-                .iter()
-                .find(|o| o["metadata"]["name"] == result.workload.name.as_str())
-                .and_then(selector_of);
-            let diagnosis = kube::collect_diagnosis(
-                client,
-                &env.namespace,
-                &result.workload.to_string(),
-                &result.workload.name,
-                selector.as_deref(),
-                failure,
-            )
-            .await;
-            show_diagnosis(deploy.console, &diagnosis);
-            failed.push(format!("{}: {failure}", result.workload));
-            if let Some(entry) = report.workload_mut(result.workload.kind, &result.workload.name) {
-                entry.diagnosis = Some(diagnosis);
-            }
+            failed.push(match &result.failure {
+                Some(failure) => format!("{}: {failure}", result.workload),
+                None => format!("{}: {:?}", result.workload, result.outcome),
+            });
         }
     }
+    diagnose_failures(deploy, client, &objects, &results, report).await;
     if !failed.is_empty() {
         return not_switched(deploy, client, &sides, report, &failed.join("; ")).await;
     }

@@ -291,23 +291,10 @@ async fn apply_rest(
         .filter(|o| !stable.contains(&object_ref(o)))
         .cloned()
         .collect();
-    let batch = apply_all(
-        client,
-        &objects,
-        Mode::Write,
-        deploy.options.apply_force(),
-        kube::APPLY_CONCURRENCY,
-    )
-    .await;
-    report
-        .applied
-        .extend(batch.applied.iter().map(|a| a.object.clone()));
-    if batch.errors.is_empty() {
-        true
-    } else {
-        roll_out::reject(deploy.console, report, &batch.errors);
-        false
-    }
+    roll_out::apply_recorded(deploy, client, &objects, report)
+        .await
+        .errors
+        .is_empty()
 }
 
 /// Waits for the workloads that get no canary (applied with the rest: a first deploy, the same
@@ -343,7 +330,7 @@ async fn roll_out_the_others(
     if record(report, &results) {
         return Ok(true);
     }
-    roll_out::diagnose_failures(deploy, client, &results, report).await;
+    roll_out::diagnose_failures(deploy, client, deploy.plan.objects(), &results, report).await;
     let failed: Vec<String> = results
         .iter()
         .filter(|r| r.outcome != RolloutOutcome::Complete)
@@ -521,7 +508,7 @@ async fn size(
     let canaries: Vec<Workload> = pairs.iter().map(|p| p.canary.clone()).collect();
     let results = wait_all(client, &canaries, deploy.options.timeout).await?;
     if !record(report, &results) {
-        roll_out::diagnose_failures(deploy, client, &results, report).await;
+        roll_out::diagnose_failures(deploy, client, &objects, &results, report).await;
         return Ok(false);
     }
     let ingresses: Vec<Value> = pairs
@@ -562,25 +549,10 @@ async fn write(
     objects: &[Value],
     report: &mut DeployReport,
 ) -> bool {
-    let batch = apply_all(
-        client,
-        objects,
-        Mode::Write,
-        deploy.options.apply_force(),
-        kube::APPLY_CONCURRENCY,
-    )
-    .await;
-    for a in &batch.applied {
-        if !report.applied.contains(&a.object) {
-            report.applied.push(a.object.clone());
-        }
-    }
-    if batch.errors.is_empty() {
-        true
-    } else {
-        roll_out::reject(deploy.console, report, &batch.errors);
-        false
-    }
+    roll_out::apply_recorded(deploy, client, objects, report)
+        .await
+        .errors
+        .is_empty()
 }
 
 /// Records the canaries' rollouts on their report entries. Returns whether all completed.

@@ -36,7 +36,7 @@ use jiff::Timestamp;
 use super::Runtime;
 use crate::actions::{Console, Context};
 use crate::cli::{DeployArgs, GlobalArgs};
-use crate::config::{self, Config, Environment};
+use crate::config::{self, Config, Environment, Strategy};
 use crate::kube::Force;
 use crate::outcome::{Classified, Outcome, outcome_of};
 use crate::plan::{self, EnvironmentPlan, Plan, PlanRequest};
@@ -45,8 +45,28 @@ use crate::report::{DeployCommand, DeployReport};
 pub use decide::Reason;
 pub use prepare::{Locked, prepare, take_locks};
 pub use roll_back::roll_back;
-pub use roll_out::roll_out;
 pub use workloads::{container_of, read_before};
+
+/// Rolls the release out by the environment's `strategy`: a plain rolling update here, or
+/// blue-green / canary in their own modules.
+///
+/// # Errors
+/// The API failing outside a rollout (reading a workload, waiting), or checks that turn out
+/// not to be runnable (invalid input).
+pub async fn roll_out(
+    deploy: &Deploy<'_>,
+    locked: &Locked,
+    report: &mut DeployReport,
+) -> anyhow::Result<Outcome> {
+    report.strategy = deploy.environment.strategy.word().to_string();
+    match &deploy.environment.strategy {
+        Strategy::Rolling => roll_out::roll_out_rolling(deploy, locked, report).await,
+        Strategy::BlueGreen(settings) => {
+            blue_green::roll_out(deploy, locked, settings, report).await
+        }
+        Strategy::Canary(settings) => canary::roll_out(deploy, locked, settings, report).await,
+    }
+}
 
 /// How to deploy, from the command's flags (or `run`'s) and the environment's defaults.
 #[derive(Debug, Clone, Default)]
@@ -101,12 +121,12 @@ pub async fn run_deploy(
 ) -> anyhow::Result<Outcome> {
     let started = tokio::time::Instant::now();
     let config = config::load(&global.config)?;
-    let request = PlanRequest {
-        environment: Some(args.environment.clone()),
-        service: args.service.clone(),
-        images: args.images.clone(),
-        provenance: rt.provenance(),
-    };
+    let request = PlanRequest::for_environment(
+        &args.environment,
+        args.service.as_deref(),
+        &args.images,
+        rt.provenance(),
+    );
     let mut target = plan::plan_environment(&config, &args.environment, &request)?;
     let variables = super::secret_variables(rt, [target.environment]);
     plan::add_secrets(&config, &mut target.plan, &variables, plan::Unset::Invalid)?;

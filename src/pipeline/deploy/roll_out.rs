@@ -16,10 +16,11 @@ use super::{Deploy, Locked, metrics, roll_back};
 use crate::actions::{Annotation, Console};
 use crate::checks;
 use crate::checks::analysis::Track;
-use crate::config::{self, OnFailure, Strategy};
+use crate::config::{self, OnFailure};
 use crate::kube::{
-    APPLY_CONCURRENCY, ApplyError, Diagnosis, HookOutcome, Mode, RolloutOutcome, RolloutResult,
-    Workload, apply_all, collect_diagnosis, object_ref, wait_for_rollout,
+    APPLY_CONCURRENCY, ApplyBatch as Batch, ApplyError, Diagnosis, HookOutcome, Mode,
+    RolloutOutcome, RolloutResult, Workload, apply_all, collect_diagnosis, object_ref,
+    wait_for_rollout,
 };
 use crate::outcome::chain;
 use crate::outcome::{Classified, Outcome};
@@ -49,29 +50,6 @@ pub(super) fn verification<'a>(
                 .collect(),
         }
     })
-}
-
-/// Rolls the release out by the environment's `strategy`: a plain rolling update here, or
-/// blue-green / canary in their own modules.
-///
-/// # Errors
-/// The API failing outside a rollout (reading a workload, waiting), or checks that turn out
-/// not to be runnable (invalid input).
-pub async fn roll_out(
-    deploy: &Deploy<'_>,
-    locked: &Locked,
-    report: &mut DeployReport,
-) -> anyhow::Result<Outcome> {
-    report.strategy = deploy.environment.strategy.word().to_string();
-    match &deploy.environment.strategy {
-        Strategy::Rolling => roll_out_rolling(deploy, locked, report).await,
-        Strategy::BlueGreen(settings) => {
-            super::blue_green::roll_out(deploy, locked, settings, report).await
-        }
-        Strategy::Canary(settings) => {
-            super::canary::roll_out(deploy, locked, settings, report).await
-        }
-    }
 }
 
 /// Hooks, apply, wait, verify; on failure, diagnose and apply the rollback policy.
@@ -111,7 +89,7 @@ pub(super) async fn roll_out_rolling(
     if rolled_out {
         return verify(deploy, client, &awaited, report).await;
     }
-    diagnose_failures(deploy, client, &results, report).await;
+    diagnose_failures(deploy, client, deploy.plan.objects(), &results, report).await;
     let reasons: Vec<String> = report
         .workloads
         .iter()
@@ -143,6 +121,33 @@ async fn read_all_before(
     Ok(before)
 }
 
+/// Applies `objects` (a write) and records each applied object once on the report; a rejection
+/// is reported. Callers decide what a rejection stops.
+pub(super) async fn apply_recorded(
+    deploy: &Deploy<'_>,
+    client: &Client,
+    objects: &[Value],
+    report: &mut DeployReport,
+) -> Batch {
+    let batch = apply_all(
+        client,
+        objects,
+        Mode::Write,
+        deploy.options.apply_force(),
+        APPLY_CONCURRENCY,
+    )
+    .await;
+    for a in &batch.applied {
+        if !report.applied.contains(&a.object) {
+            report.applied.push(a.object.clone());
+        }
+    }
+    if !batch.errors.is_empty() {
+        reject(deploy.console, report, &batch.errors);
+    }
+    batch
+}
+
 /// The hooks, after the ConfigMaps and Secrets they read. Returns whether they all passed.
 pub(super) async fn run_hooks(
     deploy: &Deploy<'_>,
@@ -151,21 +156,10 @@ pub(super) async fn run_hooks(
 ) -> anyhow::Result<bool> {
     let console = deploy.console;
     let sources = decide::hook_sources(&deploy.plan.hooks, deploy.plan.objects());
-    let batch = apply_all(
-        client,
-        &sources,
-        Mode::Write,
-        deploy.options.apply_force(),
-        APPLY_CONCURRENCY,
-    )
-    .await;
+    let batch = apply_recorded(deploy, client, &sources, report).await;
     if !batch.errors.is_empty() {
-        reject(console, report, &batch.errors);
         anyhow::bail!("applying the configuration the hooks read failed");
     }
-    report
-        .applied
-        .extend(batch.applied.iter().map(|a| a.object.clone()));
     report.hooks = crate::kube::run_hooks(client, console, &deploy.plan.hooks).await?;
     let Some(failed) = report
         .hooks
@@ -201,17 +195,7 @@ async fn apply_and_record(
     report: &mut DeployReport,
 ) -> bool {
     let objects: Vec<Value> = deploy.plan.objects().cloned().collect();
-    let batch = apply_all(
-        client,
-        &objects,
-        Mode::Write,
-        deploy.options.apply_force(),
-        APPLY_CONCURRENCY,
-    )
-    .await;
-    report
-        .applied
-        .extend(batch.applied.iter().map(|a| a.object.clone()));
+    let batch = apply_recorded(deploy, client, &objects, report).await;
     for applied in batch.applied.iter().filter(|a| a.took_back_rollback_fields) {
         report.warnings.push(format!(
             "{}: took back the fields an earlier rollback set",
@@ -343,14 +327,20 @@ async fn verify(
     Ok(Outcome::Success)
 }
 
-/// Diagnoses every rollout that did not complete: pods, events, the failing container's log.
-pub(super) async fn diagnose_failures(
+/// Diagnoses every rollout that did not complete: pods (found by the selector of the workload
+/// among `objects`, the ones written), events, the failing container's log.
+pub(super) async fn diagnose_failures<'o>(
     deploy: &Deploy<'_>,
     client: &Client,
+    objects: impl IntoIterator<Item = &'o Value>,
     results: &[RolloutResult],
     report: &mut DeployReport,
 ) {
     let env = deploy.environment;
+    let selectors: BTreeMap<String, String> = objects
+        .into_iter()
+        .filter_map(|o| Some((object_ref(o), selector_of(o)?)))
+        .collect();
     for result in results
         .iter()
         .filter(|r| r.outcome != RolloutOutcome::Complete)
@@ -358,17 +348,13 @@ pub(super) async fn diagnose_failures(
         let Some(failure) = &result.failure else {
             continue;
         };
-        let selector = deploy
-            .plan
-            .objects()
-            .find(|o| object_ref(o) == result.workload.to_string())
-            .and_then(selector_of);
+        let selector = selectors.get(&result.workload.to_string());
         let diagnosis = collect_diagnosis(
             client,
             &env.namespace,
             &result.workload.to_string(),
             &result.workload.name,
-            selector.as_deref(),
+            selector.map(String::as_str),
             failure,
         )
         .await;

@@ -44,7 +44,7 @@ pub(super) async fn promote(
     };
     let complete = applied && record(report, &results);
     if !complete {
-        roll_out::diagnose_failures(deploy, client, &results, report).await;
+        roll_out::diagnose_failures(deploy, client, &stables, &results, report).await;
         let outcome = roll_out::fail_and_roll_back(
             deploy,
             client,
