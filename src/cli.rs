@@ -55,7 +55,8 @@ pub struct GlobalArgs {
         default_value = "promotion.yml"
     )]
     pub config: PathBuf,
-    /// Print outputs as one JSON object instead of `name=value` lines (outside Actions).
+    /// Print outputs as one JSON object instead of `name=value` lines (outside Actions);
+    /// `metrics` prints its report instead.
     #[arg(long, global = true)]
     pub json: bool,
     /// More detailed logs.

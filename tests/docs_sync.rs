@@ -115,3 +115,64 @@ fn readme_gives_exactly_one_test_command_that_ci_runs() {
         ".ci/run reads the README's test command"
     );
 }
+
+/// Every `uses: studysphere/promote-action@…` step in workflows-examples/ passes only inputs
+/// action.yml declares (GitHub only warns about an unknown one, and the step then runs without
+/// it), and reads only outputs it declares.
+#[test]
+fn workflow_examples_use_only_declared_inputs_and_outputs() {
+    let action = action_yml();
+    let inputs = action["inputs"].as_object().expect("inputs mapping");
+    let outputs = action["outputs"].as_object().expect("outputs mapping");
+    let dir = repo_root().join("workflows-examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "workflow examples: {files:?}");
+    let mut steps = 0;
+    for file in &files {
+        let text = read(file);
+        let workflow: Value = serde_saphyr::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} parses: {e}", file.display()));
+        let jobs = workflow["jobs"].as_object().expect("jobs");
+        let mut ids = Vec::new();
+        for (job, body) in jobs {
+            for step in body["steps"].as_array().into_iter().flatten() {
+                let uses = step["uses"].as_str().unwrap_or_default();
+                if !uses.starts_with("studysphere/promote-action@") {
+                    continue;
+                }
+                steps += 1;
+                if let Some(id) = step["id"].as_str() {
+                    ids.push(id.to_string());
+                }
+                for name in step["with"].as_object().into_iter().flatten().map(|w| w.0) {
+                    assert!(
+                        inputs.contains_key(name),
+                        "{} job {job}: input `{name}` is not in action.yml",
+                        file.display()
+                    );
+                }
+            }
+        }
+        // `steps.<id>.outputs.<name>` of a promote-action step names a declared output.
+        for id in &ids {
+            let prefix = format!("steps.{id}.outputs.");
+            for (at, _) in text.match_indices(&prefix) {
+                let name: String = text[at + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                assert!(
+                    outputs.contains_key(&name),
+                    "{}: output `{name}` of step {id} is not in action.yml",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(steps >= 6, "promote-action steps found: {steps}");
+}

@@ -134,6 +134,7 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
     entries: Vec<(String, String)>,
+    document: Option<serde_json::Value>,
 }
 
 impl Outputs {
@@ -144,6 +145,13 @@ impl Outputs {
             Some(entry) => entry.1 = value,
             None => self.entries.push((name, value)),
         }
+    }
+
+    /// A command's own JSON document (`promote metrics`' report): with `--json` outside Actions,
+    /// stdout gets it instead of the outputs object, so a dashboard reads one document. The
+    /// outputs still go to `GITHUB_OUTPUT` in Actions.
+    pub fn set_document(&mut self, document: serde_json::Value) {
+        self.document = Some(document);
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -224,6 +232,9 @@ impl Outputs {
                 Ok(text)
             }
             OutputFormat::Json => {
+                if let Some(document) = &self.document {
+                    return Ok(redact(&format!("{document:#}\n")).into_owned());
+                }
                 let object: serde_json::Map<String, serde_json::Value> = self
                     .entries
                     .iter()

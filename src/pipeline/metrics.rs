@@ -51,7 +51,7 @@ pub struct MetricsOptions {
 }
 
 /// `promote metrics`: measures, prints the text, writes `promote-metrics.json` (the
-/// `report-path` output) and the job summary.
+/// `report-path` output) and the job summary; with `--json`, stdout is that report.
 ///
 /// # Errors
 /// Invalid input (exit 2, nothing read): no repository or token, an invalid promotion file, an
@@ -81,6 +81,8 @@ pub async fn run_metrics(
         &report,
         args.output_dir.as_deref(),
     )?;
+    rt.outputs
+        .set_document(serde_json::to_value(&report).context("serializing the metrics for stdout")?);
     report::kpi_summary(&report)
         .write(rt.ctx)
         .context("writing the job summary")?;
