@@ -218,8 +218,12 @@ fn a_hand_edit_in_production_is_reported_with_its_manager_and_fails_the_check() 
         assert_no_secret(&deployed.everything());
     }
     assert!(
-        fake.get("Secret", "production", "app-secrets").is_some(),
-        "made from PROD_TOKEN"
+        fake.list("Secret", Some("production")).iter().any(|s| {
+            s["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("app-secrets-"))
+        }),
+        "a version of app-secrets made from PROD_TOKEN"
     );
 
     // As promoted: replicas and the Secret's value differ, as promotion.yml declares.

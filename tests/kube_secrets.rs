@@ -1,7 +1,8 @@
-//! `fromEnv` Secrets through the binary against the fake API server: `deploy` creates the Secret
-//! from the job's variables before the workload, a new value rolls the Deployment, a variable
-//! without a value is exit 2 with nothing written, and `plan` tells a changed value from an
-//! unchanged one. No value appears in anything a command prints or writes.
+//! `fromEnv` Secrets through the binary against the fake API server: `deploy` creates a version
+//! of the Secret from the job's variables before the workload, a new value is a new version and
+//! rolls the Deployment, a rollback takes the old version back, a variable without a value is
+//! exit 2 with nothing written, and `plan` tells a changed value from an unchanged one. No value
+//! appears in anything a command prints or writes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,6 @@ use serde_json::Value;
 use crate::fake_kube::FakeKube;
 use crate::support::project::Project;
 use crate::util::{DIGEST_A, Run, parse_file_commands, run};
-
-const ANNOTATION_SECRETS_HASH: &str = "promote.studysphere.dev/secrets-hash";
 
 /// `testing` reads `app-secrets`, made of two of the job's variables.
 const TESTING: &str = "    replicas: 1
@@ -116,9 +115,19 @@ fn report(project: &Project, out: &str, verb: &str) -> Value {
     serde_json::from_str(&crate::util::read(&path)).expect("the report is JSON")
 }
 
-fn secrets_hash(fake: &FakeKube) -> Value {
-    let live = fake.get("Deployment", "testing", "web").expect("deployed");
-    live["spec"]["template"]["metadata"]["annotations"][ANNOTATION_SECRETS_HASH].clone()
+/// The Secret the Deployment's pod template reads (render adds an `envFrom` for it).
+fn version_read(deployment: &Value) -> String {
+    let from = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+        .as_array()
+        .expect("envFrom");
+    from.iter()
+        .find_map(|f| f["secretRef"]["name"].as_str())
+        .expect("a secretRef")
+        .to_string()
+}
+
+fn live_version(fake: &FakeKube) -> String {
+    version_read(&fake.get("Deployment", "testing", "web").expect("deployed"))
 }
 
 fn revision(fake: &FakeKube) -> Value {
@@ -126,10 +135,8 @@ fn revision(fake: &FakeKube) -> Value {
     live["metadata"]["annotations"]["deployment.kubernetes.io/revision"].clone()
 }
 
-fn secret_data(fake: &FakeKube) -> BTreeMap<String, String> {
-    let secret = fake
-        .get("Secret", "testing", "app-secrets")
-        .expect("created");
+fn secret_data(fake: &FakeKube, version: &str) -> BTreeMap<String, String> {
+    let secret = fake.get("Secret", "testing", version).expect("created");
     serde_json::from_value(secret["data"].clone()).unwrap()
 }
 
@@ -157,45 +164,47 @@ fn deploy_creates_the_secret_first_and_a_new_value_rolls_the_deployment() {
     );
     assert_eq!(first.run.code, 0, "{:?}", first.run);
     assert_hidden(&first, &[&url, &jwt]);
+    let version = live_version(&fake);
+    assert!(version.starts_with("app-secrets-"), "{version}");
     assert_eq!(
-        secret_data(&fake),
+        secret_data(&fake, &version),
         BTreeMap::from([
             ("DATABASE_URL".to_string(), encode(&url)),
             ("JWT_SECRET".to_string(), encode(&jwt)),
         ])
     );
-    let secret = fake.get("Secret", "testing", "app-secrets").unwrap();
+    let secret = fake.get("Secret", "testing", &version).unwrap();
     assert_eq!(
         secret["metadata"]["labels"]["app.kubernetes.io/managed-by"],
         "promote-action"
     );
+    assert_eq!(
+        secret["metadata"]["annotations"]["promote.studysphere.dev/secret-name"],
+        "app-secrets"
+    );
+    assert_eq!(secret["immutable"], true, "a new value is a new version");
     assert!(
-        first_write(&fake, "/secrets/app-secrets") < first_write(&fake, "/deployments/web"),
+        first_write(&fake, &format!("/secrets/{version}")) < first_write(&fake, "/deployments/web"),
         "the Secret is applied before the Deployment that reads it"
     );
-    // The dry run already validated the annotated template.
+    // The dry run already validated the rewritten template.
     let dry_run = fake
         .requests()
         .into_iter()
         .find(|r| r.path.ends_with("/deployments/web") && r.param("dryRun").is_some())
         .expect("a dry run of the Deployment");
-    let hash = secrets_hash(&fake);
-    assert!(hash.is_string(), "{hash}");
-    assert_eq!(
-        dry_run.json()["spec"]["template"]["metadata"]["annotations"][ANNOTATION_SECRETS_HASH],
-        hash
-    );
+    assert_eq!(version_read(&dry_run.json()), version);
     assert_eq!(revision(&fake), "1");
     let report = report(&project, "first", "deploy");
     assert!(
         report["applied"]
             .as_array()
             .unwrap()
-            .contains(&Value::from("secret/app-secrets")),
+            .contains(&Value::from(format!("secret/{version}"))),
         "{report:#}"
     );
 
-    // The same values: nothing to roll.
+    // The same values: the same version, nothing to roll.
     let again = deploy(
         &project,
         &[("TEST_DATABASE_URL", &url), ("TEST_JWT_SECRET", &jwt)],
@@ -203,11 +212,11 @@ fn deploy_creates_the_secret_first_and_a_new_value_rolls_the_deployment() {
     );
     assert_eq!(again.run.code, 0, "{:?}", again.run);
     assert_eq!(
-        (secrets_hash(&fake), revision(&fake)),
-        (hash.clone(), "1".into())
+        (live_version(&fake), revision(&fake)),
+        (version.clone(), "1".into())
     );
 
-    // A new value: the Secret changes in place, and the pod template with it.
+    // A new value: a new version, and the pod template with it; the old version stays.
     let rotated = value("postgres://app:new@db");
     let third = deploy(
         &project,
@@ -216,21 +225,25 @@ fn deploy_creates_the_secret_first_and_a_new_value_rolls_the_deployment() {
     );
     assert_eq!(third.run.code, 0, "{:?}", third.run);
     assert_hidden(&third, &[&url, &jwt, &rotated]);
-    assert_eq!(secret_data(&fake)["DATABASE_URL"], encode(&rotated));
-    let new_hash = secrets_hash(&fake);
-    assert_ne!(new_hash, hash, "a new value is a new hash");
+    let new_version = live_version(&fake);
+    assert_ne!(new_version, version, "a new value is a new version");
+    assert_eq!(
+        secret_data(&fake, &new_version)["DATABASE_URL"],
+        encode(&rotated)
+    );
+    assert_eq!(secret_data(&fake, &version)["DATABASE_URL"], encode(&url));
     assert_eq!(revision(&fake), "2", "and a new rollout");
 
-    // A rollback takes the template, and its hash, back to revision 1; the Secret keeps the
-    // newest values (the README's caveat: a value is fixed by deploying again).
+    // A rollback takes the template back to revision 1, which reads the first version: the
+    // values roll back with the Deployment.
     let back = in_actions(
         project.command_in("rollback", &[], &project.path("rollback")),
         &[],
         &project.path("rollback"),
     );
     assert_eq!(back.run.code, 0, "{:?}", back.run);
-    assert_eq!(secrets_hash(&fake), hash);
-    assert_eq!(secret_data(&fake)["DATABASE_URL"], encode(&rotated));
+    assert_eq!(live_version(&fake), version);
+    assert_eq!(secret_data(&fake, &version)["DATABASE_URL"], encode(&url));
     assert_hidden(&back, &[&url, &jwt, &rotated]);
 }
 
@@ -295,15 +308,23 @@ fn a_variable_without_a_value_is_exit_2_naming_it_and_nothing_is_written() {
     assert!(fake.list("Secret", None).is_empty());
 }
 
-/// The object change of `object` in the plan report's cluster comparison.
+/// The object change of the object named `object` or, for `Kind/name-*`, of the only one whose
+/// name starts so, in the plan report's cluster comparison.
 fn cluster_change(report: &Value, object: &str) -> Value {
-    report["changes"]["comparisons"]
+    let matches = |name: &str| match object.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == object,
+    };
+    let found: Vec<&Value> = report["changes"]["comparisons"]
         .as_array()
         .and_then(|sets| sets.iter().find(|s| s["against"] == "cluster"))
         .and_then(|set| set["environments"][0]["objects"].as_array())
-        .and_then(|objects| objects.iter().find(|o| o["object"] == object))
-        .unwrap_or_else(|| panic!("no change for {object}: {report:#}"))
-        .clone()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["object"].as_str().is_some_and(matches))
+        .collect();
+    assert_eq!(found.len(), 1, "one change for {object}: {report:#}");
+    found[0].clone()
 }
 
 #[test]
@@ -340,7 +361,7 @@ fn plan_shows_a_secret_changed_or_unchanged_without_its_value() {
     );
     assert_hidden(&same, &[&url, &jwt]);
     assert_eq!(
-        cluster_change(&report, "Secret/app-secrets")["change"],
+        cluster_change(&report, "Secret/app-secrets-*")["change"],
         "unchanged",
         "{report:#}"
     );
@@ -358,8 +379,17 @@ fn plan_shows_a_secret_changed_or_unchanged_without_its_value() {
         "changed",
     );
     assert_hidden(&changed, &[&url, &jwt, &rotated]);
-    let secret = cluster_change(&report, "Secret/app-secrets");
-    assert_eq!(secret["change"], "changed", "{report:#}");
+    let secret = cluster_change(&report, "Secret/app-secrets-*");
+    assert_eq!(
+        secret["change"], "changed",
+        "a new version, compared with the one the Deployment reads: {report:#}"
+    );
+    assert!(
+        secret["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("the one the live workloads read")),
+        "{secret:#}"
+    );
     let diff = secret["diff"].as_str().unwrap();
     assert!(
         diff.contains("-  DATABASE_URL: \"*** sha256:")
@@ -373,7 +403,7 @@ fn plan_shows_a_secret_changed_or_unchanged_without_its_value() {
     assert_eq!(
         cluster_change(&report, "Deployment/web")["change"],
         "changed",
-        "the pod template's hash: {report:#}"
+        "the pod template reads the new version: {report:#}"
     );
 
     // Without the variables (a pull request's plan): a warning, the Secret left out.

@@ -23,13 +23,36 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::Environment;
-use crate::kube::LiveNamespace;
+use crate::kube::{LiveNamespace, pod_references, rename_secret_references};
 
 pub use compare::compare;
+
+/// Points promotion.yml's references to its `fromEnv` Secrets (`app-secrets`) at the versions
+/// the live workloads read (`app-secrets-<hash>`, see `kube::point_at_versions`), so both sides
+/// name the same object and a new version is not a difference in itself. A Secret no live
+/// workload reads a version of is left as declared.
+pub fn fold_secret_versions(desired: &mut [Value], live: &LiveNamespace) {
+    let read: BTreeSet<String> = live
+        .objects
+        .iter()
+        .flat_map(pod_references)
+        .filter(|(kind, _)| *kind == "Secret")
+        .map(|(_, name)| name)
+        .collect();
+    let versions: BTreeMap<String, String> = live
+        .secrets
+        .iter()
+        .filter(|s| read.contains(&s.name))
+        .filter_map(|s| Some((s.declared.clone()?, s.name.clone())))
+        .collect();
+    rename_secret_references(desired, &versions);
+}
 
 /// One environment's two sides.
 #[derive(Debug, Clone, Copy)]

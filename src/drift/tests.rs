@@ -395,3 +395,78 @@ fn classes_follow_from_the_cells() {
         assert_eq!(compare::classify(cells), *want, "case: {name}");
     }
 }
+
+#[test]
+fn secret_versions_fold_onto_the_one_the_live_workloads_read() {
+    let mut config = config();
+    for env in &mut config.environments {
+        env.secrets[0].from_env = [("TOKEN".to_string(), "TOKEN_VAR".to_string())].into();
+    }
+    // Each environment runs its own version of app-secrets; staging also keeps an older one.
+    let versioned = |env: &str, version: &str, hash: &str| {
+        let mut live = deployed(&config, env, DIGEST_A, hash);
+        let versions = [("app-secrets".to_string(), version.to_string())].into();
+        rename_secret_references(&mut live.objects, &versions);
+        live.secrets[0].name = version.to_string();
+        live.secrets[0].declared = Some("app-secrets".to_string());
+        live
+    };
+    let mut staging = versioned("staging", "app-secrets-0123456789", "sha256:111111111111");
+    staging.secrets.push(LiveSecret {
+        name: "app-secrets-aaaaaaaaaa".into(),
+        declared: Some("app-secrets".into()),
+        keys: [("TOKEN".to_string(), "sha256:999999999999".to_string())].into(),
+        ..LiveSecret::default()
+    });
+    let production = versioned(
+        "production",
+        "app-secrets-9876543210",
+        "sha256:111111111111",
+    );
+
+    let mut desired_staging = desired(&config, "staging");
+    let mut desired_production = desired(&config, "production");
+    fold_secret_versions(&mut desired_staging, &staging);
+    fold_secret_versions(&mut desired_production, &production);
+    let reads = |objects: &[Value]| -> Vec<String> {
+        objects
+            .iter()
+            .flat_map(pod_references)
+            .filter(|(kind, _)| *kind == "Secret")
+            .map(|(_, name)| name)
+            .collect()
+    };
+    assert_eq!(reads(&desired_staging), ["app-secrets-0123456789"]);
+    assert_eq!(reads(&desired_production), ["app-secrets-9876543210"]);
+
+    let report = compare(
+        &config.services,
+        &[
+            EnvironmentInput {
+                environment: config.environment("staging").unwrap(),
+                desired: &desired_staging,
+                live: Live::Read(&staging),
+            },
+            EnvironmentInput {
+                environment: config.environment("production").unwrap(),
+                desired: &desired_production,
+                live: Live::Read(&production),
+            },
+        ],
+    );
+    let token = report.services[0]
+        .rows
+        .iter()
+        .find(|r| r.aspect.label() == "env TOKEN (web)")
+        .unwrap();
+    assert_eq!(
+        token.class, None,
+        "the same value under two versions: {token:?}"
+    );
+    assert_eq!(
+        token.cells[0].declared,
+        Some(Shown::Hashed("sha256:111111111111".into())),
+        "the version staging reads, not the older one"
+    );
+    assert!(!report.undeclared(), "{:?}", differing(&report));
+}

@@ -5,10 +5,12 @@
 //! while the list answer is converted, and the answer is dropped right after. The key is random
 //! per run, so a hash shown in a report tells two environments' values apart (same run, same
 //! key) without letting anyone confirm a guessed value offline, as a plain SHA-256 of a short
-//! password would.
+//! password would. [`hide_values`] does the same to a whole Secret object, for anything that
+//! shows objects to people (a plan, a diff).
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DynamicObject, ListParams};
 use kube::{Api, Client};
@@ -18,6 +20,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::api::{self, ApiError};
 use super::apply::known_resource;
+use super::render::ANNOTATION_SECRET_NAME;
 
 /// The kinds read as JSON, with their API versions.
 const KINDS: [(&str, &str); 4] = [
@@ -61,6 +64,9 @@ impl LiveNamespace {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LiveSecret {
     pub name: String,
+    /// For a version of a `fromEnv` Secret (`app-secrets-<hash>`), the name promotion.yml
+    /// gives it.
+    pub declared: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// Key → `sha256:` and the first 12 hex digits of the keyed hash of its value.
     pub keys: BTreeMap<String, String>,
@@ -133,8 +139,15 @@ pub fn live_secret(secret: Secret, hasher: &ValueHasher) -> LiveSecret {
     for (key, value) in secret.string_data.unwrap_or_default() {
         keys.insert(key, hasher.hash(value.as_bytes()));
     }
+    let declared = secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_SECRET_NAME))
+        .cloned();
     LiveSecret {
         name: secret.metadata.name.unwrap_or_default(),
+        declared,
         labels: secret.metadata.labels.unwrap_or_default(),
         keys,
         managed_fields: serde_json::to_value(secret.metadata.managed_fields.unwrap_or_default())
@@ -212,9 +225,58 @@ fn page(token: Option<&str>) -> ListParams {
     }
 }
 
+/// Replaces each value of a Secret object (`data`, base64, and `stringData`) with `***` and
+/// its keyed hash, so a plan or a diff shows whether a value changed and never what it is. The
+/// hash is of the value itself, as `kube::live` hashes a live Secret's, so a rendered Secret and
+/// the live one compare equal when their values are. The copy of the whole object that
+/// `kubectl apply` keeps in an annotation is hidden the same way. Other kinds are left alone.
+pub fn hide_values(object: &mut Value, hasher: &ValueHasher) {
+    if object["kind"] != "Secret" {
+        return;
+    }
+    if let Some(copy) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+        .and_then(|a| a.get_mut(LAST_APPLIED))
+    {
+        *copy = Value::from(hidden(hasher, copy.as_str().unwrap_or_default().as_bytes()));
+    }
+    if let Some(data) = object.get_mut("data").and_then(Value::as_object_mut) {
+        for value in data.values_mut() {
+            let text = value.as_str().unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap_or_else(|_| text.as_bytes().to_vec());
+            *value = Value::from(hidden(hasher, &bytes));
+        }
+    }
+    if let Some(data) = object.get_mut("stringData").and_then(Value::as_object_mut) {
+        for value in data.values_mut() {
+            *value = Value::from(hidden(
+                hasher,
+                value.as_str().unwrap_or_default().as_bytes(),
+            ));
+        }
+    }
+}
+
+/// Client-side `kubectl apply`'s record of what it last applied: the whole object, values too.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// `*** sha256:0123456789ab`.
+fn hidden(hasher: &ValueHasher, value: &[u8]) -> String {
+    format!("*** {}", hasher.hash(value))
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    fn encode(value: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(value)
+    }
 
     fn secret(yaml: &str) -> Secret {
         serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("fixture: {e}\n{yaml}"))
@@ -234,6 +296,7 @@ stringData: {TOKEN: hunter2}",
         );
         let live = live_secret(s, &hasher);
         assert_eq!(live.name, "app-secrets");
+        assert_eq!(live.declared, None, "not a version");
         assert_eq!(
             live.keys.keys().collect::<Vec<_>>(),
             ["EMPTY", "PASSWORD", "TOKEN"]
@@ -262,5 +325,37 @@ stringData: {TOKEN: hunter2}",
         assert_eq!(format!("{a:?}"), "ValueHasher(<key redacted>)");
         let random = ValueHasher::random().unwrap();
         assert_ne!(random.hash(b"x"), ValueHasher::with_key([0; 32]).hash(b"x"));
+    }
+
+    /// Equal values hide as equal text, different ones differently; nothing of the value shows.
+    #[test]
+    fn hidden_values_tell_a_change_without_showing_the_value() {
+        let hasher = ValueHasher::with_key([7; 32]);
+        let (old, new) = ("old-b5e1f0a2".to_string(), "new-9c3d7e41".to_string());
+        let hide = |object: Value| {
+            let mut object = object;
+            hide_values(&mut object, &hasher);
+            object
+        };
+        let applied = json!({ "kind": "Secret", "data": { "K": encode(&old) } }).to_string();
+        let live = hide(json!({
+            "kind": "Secret",
+            "metadata": { "annotations": { LAST_APPLIED: applied } },
+            "data": { "K": encode(&old) },
+        }));
+        let same = hide(json!({ "kind": "Secret", "stringData": { "K": old.clone() } }));
+        let changed = hide(json!({ "kind": "Secret", "data": { "K": encode(&new) } }));
+        assert_eq!(live["data"]["K"], same["stringData"]["K"]);
+        assert_ne!(live["data"]["K"], changed["data"]["K"]);
+        let shown = live["data"]["K"].as_str().unwrap();
+        assert!(shown.starts_with("*** sha256:"), "{shown}");
+        for object in [&live, &same, &changed] {
+            let text = object.to_string();
+            for value in [&old, &new, &encode(&old), &encode(&new)] {
+                assert!(!text.contains(value.as_str()), "{text}");
+            }
+        }
+        let config_map = json!({ "kind": "ConfigMap", "data": { "K": "v" } });
+        assert_eq!(hide(config_map.clone()), config_map, "only Secrets");
     }
 }

@@ -73,13 +73,17 @@ pub use hooks::{HookOutcome, HookReport, run as run_hooks};
 pub use job::{
     JobEnd, JobRun, delete as delete_job, follow as follow_job, print_line as print_job_line,
 };
-pub use live::{LiveError, LiveNamespace, LiveSecret, ValueHasher, read_namespace};
+pub use live::{
+    LiveError, LiveNamespace, LiveSecret, ValueHasher, hide_values as hide_secret_values,
+    read_namespace,
+};
 pub use lock::{
     HeldLock, LEASE_DURATION, LockError, LockRequest, acquire as acquire_lock, lease_name,
 };
 pub use render::{
-    ANNOTATION_CONFIG_HASH, ANNOTATION_IMAGE, LABEL_ENVIRONMENT, LABEL_MANAGED_BY, LABEL_SERVICE,
-    MANAGER, Provenance, Rendered, apply_rank, render_hooks, render_service,
+    ANNOTATION_CONFIG_HASH, ANNOTATION_IMAGE, ANNOTATION_SECRET_NAME, LABEL_ENVIRONMENT,
+    LABEL_MANAGED_BY, LABEL_SERVICE, MANAGER, Provenance, Rendered, apply_rank, render_hooks,
+    render_service,
 };
 pub use rollback::{ROLLBACK_MANAGER, RollbackError, UndoError, UndoResult, undo};
 pub use rollout::{
@@ -87,8 +91,8 @@ pub use rollout::{
     evaluate_value as evaluate_rollout, revision_of, wait as wait_for_rollout,
 };
 pub use secret_env::{
-    ANNOTATION_SECRETS_HASH, Absence, ManagedSecret, Materialized, MissingVariable,
-    MissingVariables, Variables, annotate_pod_templates, hide_values as hide_secret_values,
-    materialize as materialize_secrets, read_variables as read_secret_variables,
+    Absence, ManagedSecret, Materialized, MissingVariable, MissingVariables, Variables,
+    materialize as materialize_secrets, pod_references, point_at_versions,
+    read_variables as read_secret_variables, rename_secret_references,
 };
 pub use verified::{LiveService, Verified, mark as mark_verified, read as read_verified};

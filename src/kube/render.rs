@@ -21,6 +21,11 @@ pub const ANNOTATION_ENVIRONMENT: &str = "promote.studysphere.dev/environment";
 pub const ANNOTATION_CONFIG_HASH: &str = "promote.studysphere.dev/config-hash";
 pub const ANNOTATION_IMAGE: &str = "promote.studysphere.dev/image";
 pub const ANNOTATION_CHANGE_CAUSE: &str = "kubernetes.io/change-cause";
+/// On a `fromEnv` Secret's version: the name promotion.yml gives it (`azure-secrets` for
+/// `azure-secrets-<hash>`).
+pub const ANNOTATION_SECRET_NAME: &str = "promote.studysphere.dev/secret-name";
+/// On a pre-deploy hook Job: the hook's name.
+pub const LABEL_HOOK: &str = "promote.studysphere.dev/hook";
 
 /// Where a deploy comes from, recorded on every workload.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -242,7 +247,7 @@ fn render_hook(
         }
     }
     let mut labels = common_labels(env, service);
-    labels.insert("promote.studysphere.dev/hook".into(), json!(hook.name));
+    labels.insert(LABEL_HOOK.into(), json!(hook.name));
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",

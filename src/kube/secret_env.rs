@@ -1,24 +1,20 @@
 //! Secrets created from the job's environment: promotion.yml's `secrets:` entries with
 //! `fromEnv` (`{ name: azure-secrets, fromEnv: { DATABASE_URL: DEV_DATABASE_URL } }`) become v1
 //! Secrets holding the values of those variables (GitHub environment secrets passed to the
-//! step), and each workload's pod template gets a hash of the Secrets it reads, so a changed
-//! value rolls out with the Deployment.
+//! step). Each is content-addressed, as a service's ConfigMap is: `azure-secrets-<hash>`,
+//! immutable, and the pod templates that read `azure-secrets` are pointed at that version, so a
+//! changed value rolls out with the Deployment and rolls back with it.
 //!
 //! - [`read_variables`] reads the variables (the one step with a side effect): every value is
 //!   masked the moment it is read, and so is its base64 form, which is what the Secret object
 //!   carries;
 //! - [`materialize`] turns them into [`ManagedSecret`]s, which print only names and keys, and
-//!   [`annotate_pod_templates`] hashes them into the pod templates (both pure);
-//! - [`hide_values`] replaces the values of any Secret object with a keyed hash, for anything
-//!   that shows objects to people (a plan, a diff).
+//!   [`point_at_versions`] rewrites the references to them (both pure);
 //!
 //! # Caveats
-//! The Secret keeps its name and changes in place, so names written in manifests and read by
-//! other tools keep working. Rolling a Deployment back restores the previous pod template (and
-//! its hash annotation) but not the previous values; content-addressed names, as the ConfigMap
-//! has, would be needed for that. The hash on the pod template is not keyed (it must stay the
-//! same from run to run, or every deploy would roll): like Helm's `checksum/secret` annotation
-//! and kustomize's hashed Secret names, it lets someone who can read the Deployment test a
+//! Older versions stay in the namespace (a rollback needs them), as older ConfigMaps do. The
+//! version hash is not keyed (it must stay the same from run to run, or every deploy would
+//! roll): like kustomize's hashed Secret names, it lets someone who can list Secrets test a
 //! guess at a short value.
 
 use std::collections::BTreeMap;
@@ -29,21 +25,20 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::live::ValueHasher;
-use super::render::{LABEL_ENVIRONMENT, LABEL_MANAGED_BY, MANAGER};
+use super::render::{
+    ANNOTATION_SECRET_NAME, LABEL_ENVIRONMENT, LABEL_HOOK, LABEL_MANAGED_BY, MANAGER, short_hash,
+};
 use crate::actions::{Console, Secret, Variable, mask};
 use crate::config::yaml::Pos;
 use crate::config::{ConfigError, ConfigErrors, SecretRef};
-
-/// Pod-template annotation: a hash of the names, keys and values of the promote-action-created
-/// Secrets the pod reads, beside `promote.studysphere.dev/config-hash`.
-pub const ANNOTATION_SECRETS_HASH: &str = "promote.studysphere.dev/secrets-hash";
 
 /// A Secret to create from the job's environment. Its values are masked and never printed:
 /// `Debug` and `Display` show the name and keys only.
 #[derive(Clone)]
 pub struct ManagedSecret {
     name: String,
+    /// `<name>-<hash of its keys and values>`: the object's name in the cluster.
+    version: String,
     namespace: String,
     environment: String,
     data: BTreeMap<String, Secret>,
@@ -52,6 +47,12 @@ pub struct ManagedSecret {
 impl ManagedSecret {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The name of this version of it in the cluster, `<name>-<10 hex digits>`: the same values
+    /// give the same version, run after run.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     pub fn namespace(&self) -> &str {
@@ -63,9 +64,10 @@ impl ManagedSecret {
         self.data.keys().map(String::as_str)
     }
 
-    /// The v1 Secret to server-side apply, with the values base64-encoded in `data` (not
-    /// `stringData`, which the API server folds into `data`, so a later apply would not own
-    /// the fields it sent). Holds the values: give it to the API client and to nothing else.
+    /// The v1 Secret to server-side apply, named by its version and immutable (a new value is a
+    /// new object), with the values base64-encoded in `data` (not `stringData`, which the API
+    /// server folds into `data`, so a later apply would not own the fields it sent). Holds the
+    /// values: give it to the API client and to nothing else.
     pub fn to_object(&self) -> Value {
         let data: BTreeMap<&str, String> = self
             .data
@@ -76,34 +78,45 @@ impl ManagedSecret {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {
-                "name": self.name,
+                "name": self.version,
                 "namespace": self.namespace,
                 "labels": { LABEL_MANAGED_BY: MANAGER, LABEL_ENVIRONMENT: self.environment },
+                "annotations": { ANNOTATION_SECRET_NAME: self.name },
             },
             "type": "Opaque",
+            "immutable": true,
             "data": data,
         })
     }
+}
 
-    /// Feeds the name, keys and values into `hasher`, each length-prefixed so no two different
-    /// Secrets feed the same bytes.
-    fn feed(&self, hasher: &mut Sha256) {
-        let mut part = |bytes: &[u8]| {
-            hasher.update((bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
-        };
-        part(self.name.as_bytes());
-        for (key, value) in &self.data {
-            part(key.as_bytes());
-            part(value.expose().as_bytes());
-        }
+/// `<name>-<hash>`: ten hex digits, like a service's ConfigMap, of the name, keys and values,
+/// each length-prefixed so no two different Secrets hash the same bytes.
+fn version_of(name: &str, data: &BTreeMap<String, Secret>) -> String {
+    let mut hasher = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    part(name.as_bytes());
+    for (key, value) in data {
+        part(key.as_bytes());
+        part(value.expose().as_bytes());
     }
+    let hash: String = hasher
+        .finalize()
+        .iter()
+        .take(5)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{name}-{hash}")
 }
 
 impl fmt::Debug for ManagedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ManagedSecret")
             .field("name", &self.name)
+            .field("version", &self.version)
             .field("namespace", &self.namespace)
             .field("keys", &self.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
@@ -113,7 +126,7 @@ impl fmt::Debug for ManagedSecret {
 impl fmt::Display for ManagedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let keys: Vec<&str> = self.keys().collect();
-        write!(f, "secret/{} (keys {})", self.name, keys.join(", "))
+        write!(f, "secret/{} (keys {})", self.version, keys.join(", "))
     }
 }
 
@@ -267,6 +280,7 @@ pub fn materialize(
         }
         if complete {
             secrets.push(ManagedSecret {
+                version: version_of(&r.name, &data),
                 name: r.name.clone(),
                 namespace: namespace.to_string(),
                 environment: environment.to_string(),
@@ -283,120 +297,168 @@ pub fn materialize(
     }
 }
 
-/// Replaces each value of a Secret object (`data`, base64, and `stringData`) with `***` and
-/// its keyed hash, so a plan or a diff shows whether a value changed and never what it is. The
-/// hash is of the value itself, as `kube::live` hashes a live Secret's, so a rendered Secret and
-/// the live one compare equal when their values are. The copy of the whole object that
-/// `kubectl apply` keeps in an annotation is hidden the same way. Other kinds are left alone.
-pub fn hide_values(object: &mut Value, hasher: &ValueHasher) {
-    if object["kind"] != "Secret" {
-        return;
-    }
-    if let Some(copy) = object
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-        .and_then(|a| a.get_mut(LAST_APPLIED))
-    {
-        *copy = Value::from(hidden(hasher, copy.as_str().unwrap_or_default().as_bytes()));
-    }
-    if let Some(data) = object.get_mut("data").and_then(Value::as_object_mut) {
-        for value in data.values_mut() {
-            let text = value.as_str().unwrap_or_default();
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .unwrap_or_else(|_| text.as_bytes().to_vec());
-            *value = Value::from(hidden(hasher, &bytes));
-        }
-    }
-    if let Some(data) = object.get_mut("stringData").and_then(Value::as_object_mut) {
-        for value in data.values_mut() {
-            *value = Value::from(hidden(
-                hasher,
-                value.as_str().unwrap_or_default().as_bytes(),
-            ));
-        }
-    }
-}
-
-/// Client-side `kubectl apply`'s record of what it last applied: the whole object, values too.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// `*** sha256:0123456789ab`.
-fn hidden(hasher: &ValueHasher, value: &[u8]) -> String {
-    format!("*** {}", hasher.hash(value))
-}
-
-/// Adds [`ANNOTATION_SECRETS_HASH`] to the pod template of every Deployment, StatefulSet,
-/// DaemonSet and CronJob in `objects` that reads one of `secrets` (through `env[].valueFrom.
-/// secretKeyRef`, `envFrom[].secretRef`, a `secret` volume or a projected one): a hash of the
-/// Secrets it reads, so a new value changes the template and rolls the workload.
+/// Points every pod template in `objects` that reads one of `secrets` by its declared name
+/// (`env[].valueFrom.secretKeyRef`, `envFrom[].secretRef`, a `secret` volume or a projected
+/// one) at that Secret's version (see [`ManagedSecret::version`]). A new value is then a new pod
+/// template, so the workload rolls out, and a rollback returns the template to the version it
+/// read before, which is still in the namespace: the values roll back with the Deployment.
 ///
-/// # Caveats
-/// Jobs are left alone: a Job's template cannot change once created, and a hook Job that is
-/// re-applied with a new annotation would be refused.
-pub fn annotate_pod_templates(objects: &mut [Value], secrets: &[ManagedSecret]) {
+/// Deployments, StatefulSets, DaemonSets, CronJobs and Jobs are rewritten. A hook Job is
+/// renamed as well: a Job's template cannot change once created, and its name stands for
+/// what it runs, so a new version of a Secret it reads is a new Job.
+pub fn point_at_versions(objects: &mut [Value], secrets: &[ManagedSecret]) {
+    let versions: BTreeMap<String, String> = secrets
+        .iter()
+        .map(|s| (s.name.clone(), s.version.clone()))
+        .collect();
+    rename_secret_references(objects, &versions);
+}
+
+/// Rewrites the Secret references of every pod template in `objects` by `versions` (a name
+/// as read → the name to read instead); [`point_at_versions`] with names alone, for a side
+/// that has no values (`drift` folds promotion.yml's references onto the live versions).
+pub fn rename_secret_references(objects: &mut [Value], versions: &BTreeMap<String, String>) {
     for object in objects.iter_mut() {
-        let template = match object["kind"].as_str().unwrap_or_default() {
-            "Deployment" | "StatefulSet" | "DaemonSet" => &mut object["spec"]["template"],
-            "CronJob" => &mut object["spec"]["jobTemplate"]["spec"]["template"],
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        let pointer = match kind.as_str() {
+            "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => "/spec/template/spec",
+            "CronJob" => "/spec/jobTemplate/spec/template/spec",
             _ => continue,
         };
-        let read = referenced(&template["spec"]);
-        let mut used: Vec<&ManagedSecret> = secrets
-            .iter()
-            .filter(|s| read.iter().any(|r| r == s.name()))
-            .collect();
-        if used.is_empty() {
+        let Some(pod) = object.pointer_mut(pointer) else {
             continue;
+        };
+        let used = rename_in_pod(pod, versions);
+        let is_hook = object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(LABEL_HOOK))
+            .is_some();
+        if kind == "Job"
+            && is_hook
+            && !used.is_empty()
+            && let Some(name) = object.pointer_mut("/metadata/name")
+        {
+            let old = name.as_str().unwrap_or_default().to_string();
+            let stem = old.rsplit_once('-').map_or(old.as_str(), |(stem, _)| stem);
+            let identity = json!([old, used]).to_string();
+            *name = json!(format!("{stem}-{}", &short_hash(identity.as_bytes())[..8]));
         }
-        used.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut hasher = Sha256::new();
-        for secret in used {
-            secret.feed(&mut hasher);
-        }
-        // Ten hex digits, like the config hash: enough to notice a change.
-        let hash: String = hasher
-            .finalize()
-            .iter()
-            .take(5)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if !template["metadata"].is_object() {
-            template["metadata"] = json!({});
-        }
-        if !template["metadata"]["annotations"].is_object() {
-            template["metadata"]["annotations"] = json!({});
-        }
-        template["metadata"]["annotations"][ANNOTATION_SECRETS_HASH] = json!(hash);
     }
 }
 
-/// The names of the Secrets a pod spec reads.
-fn referenced(pod: &Value) -> Vec<String> {
-    let mut names: Vec<&str> = Vec::new();
+/// Renames the Secret references of one pod spec; the new names it wrote, sorted.
+fn rename_in_pod(pod: &mut Value, versions: &BTreeMap<String, String>) -> Vec<String> {
+    let mut used = Vec::new();
+    let mut rename = |slot: Option<&mut Value>| {
+        if let Some(slot) = slot
+            && let Some(version) = slot.as_str().and_then(|n| versions.get(n))
+        {
+            used.push(version.clone());
+            *slot = json!(version);
+        }
+    };
+    for list in ["initContainers", "containers"] {
+        for c in pod
+            .get_mut(list)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            for e in c
+                .get_mut("env")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                rename(e.pointer_mut("/valueFrom/secretKeyRef/name"));
+            }
+            for from in c
+                .get_mut("envFrom")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                rename(from.pointer_mut("/secretRef/name"));
+            }
+        }
+    }
+    for volume in pod
+        .get_mut("volumes")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        rename(volume.pointer_mut("/secret/secretName"));
+        for source in volume
+            .pointer_mut("/projected/sources")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            rename(source.pointer_mut("/secret/name"));
+        }
+    }
+    used.sort_unstable();
+    used.dedup();
+    used
+}
+
+/// The names of the Secrets and of the ConfigMaps a workload's pod template reads, as
+/// `(kind, name)`, sorted.
+pub fn pod_references(workload: &Value) -> Vec<(&'static str, String)> {
+    let pod = match workload["kind"].as_str().unwrap_or_default() {
+        "CronJob" => &workload["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        _ => &workload["spec"]["template"]["spec"],
+    };
+    let mut found: Vec<(&'static str, &str)> = Vec::new();
     for list in ["initContainers", "containers"] {
         for c in pod[list].as_array().into_iter().flatten() {
             for e in c["env"].as_array().into_iter().flatten() {
-                names.extend(e["valueFrom"]["secretKeyRef"]["name"].as_str());
+                let from = &e["valueFrom"];
+                found.extend(from["secretKeyRef"]["name"].as_str().map(|n| ("Secret", n)));
+                found.extend(
+                    from["configMapKeyRef"]["name"]
+                        .as_str()
+                        .map(|n| ("ConfigMap", n)),
+                );
             }
             for from in c["envFrom"].as_array().into_iter().flatten() {
-                names.extend(from["secretRef"]["name"].as_str());
+                found.extend(from["secretRef"]["name"].as_str().map(|n| ("Secret", n)));
+                found.extend(
+                    from["configMapRef"]["name"]
+                        .as_str()
+                        .map(|n| ("ConfigMap", n)),
+                );
             }
         }
     }
     for volume in pod["volumes"].as_array().into_iter().flatten() {
-        names.extend(volume["secret"]["secretName"].as_str());
+        found.extend(
+            volume["secret"]["secretName"]
+                .as_str()
+                .map(|n| ("Secret", n)),
+        );
+        found.extend(
+            volume["configMap"]["name"]
+                .as_str()
+                .map(|n| ("ConfigMap", n)),
+        );
         for source in volume["projected"]["sources"]
             .as_array()
             .into_iter()
             .flatten()
         {
-            names.extend(source["secret"]["name"].as_str());
+            found.extend(source["secret"]["name"].as_str().map(|n| ("Secret", n)));
+            found.extend(
+                source["configMap"]["name"]
+                    .as_str()
+                    .map(|n| ("ConfigMap", n)),
+            );
         }
     }
-    names.sort_unstable();
-    names.dedup();
-    names.into_iter().map(str::to_string).collect()
+    found.sort_unstable();
+    found.dedup();
+    found.into_iter().map(|(k, n)| (k, n.to_string())).collect()
 }
 
 fn encode(value: &str) -> String {
@@ -485,22 +547,38 @@ mod tests {
             ["azure-secrets", "again"],
             "an existing Secret is only referenced"
         );
+        let version = made.secrets[0].version().to_string();
+        let hash = version
+            .strip_prefix("azure-secrets-")
+            .expect("named by version");
+        assert!(
+            hash.len() == 10 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "{version}"
+        );
         assert_eq!(
             made.secrets[0].to_object(),
             json!({
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {
-                    "name": "azure-secrets",
+                    "name": version,
                     "namespace": "dev",
                     "labels": {
                         "app.kubernetes.io/managed-by": "promote-action",
                         "promote.studysphere.dev/environment": "development",
                     },
+                    "annotations": { "promote.studysphere.dev/secret-name": "azure-secrets" },
                 },
                 "type": "Opaque",
+                "immutable": true,
                 "data": { "DATABASE_URL": encode(&url), "JWT_SECRET": encode(&jwt) },
             })
+        );
+        let again = materialize("development", "dev", &refs, &read);
+        assert_eq!(
+            again.secrets[0].version(),
+            version,
+            "the same values, the same version"
         );
     }
 
@@ -568,10 +646,14 @@ mod tests {
         let read = variables(&env, &refs);
         let secrets = materialize("testing", "test", &refs, &read).secrets;
         let s = &secrets[0];
-        assert_eq!(s.to_string(), "secret/s (keys PASSWORD)");
+        let version = s.version();
+        assert_eq!(s.to_string(), format!("secret/{version} (keys PASSWORD)"));
         assert_eq!(
             format!("{s:?}"),
-            "ManagedSecret { name: \"s\", namespace: \"test\", keys: [\"PASSWORD\"], .. }"
+            format!(
+                "ManagedSecret {{ name: \"s\", version: \"{version}\", namespace: \"test\", \
+                 keys: [\"PASSWORD\"], .. }}"
+            )
         );
         for printed in [
             format!("{s}"),
@@ -585,38 +667,6 @@ mod tests {
                 "{printed}"
             );
         }
-    }
-
-    /// Equal values hide as equal text, different ones differently; nothing of the value shows.
-    #[test]
-    fn hidden_values_tell_a_change_without_showing_the_value() {
-        let hasher = ValueHasher::with_key([7; 32]);
-        let (old, new) = (unique("old"), unique("new"));
-        let hide = |object: Value| {
-            let mut object = object;
-            hide_values(&mut object, &hasher);
-            object
-        };
-        let applied = json!({ "kind": "Secret", "data": { "K": encode(&old) } }).to_string();
-        let live = hide(json!({
-            "kind": "Secret",
-            "metadata": { "annotations": { LAST_APPLIED: applied } },
-            "data": { "K": encode(&old) },
-        }));
-        let same = hide(json!({ "kind": "Secret", "stringData": { "K": old.clone() } }));
-        let changed = hide(json!({ "kind": "Secret", "data": { "K": encode(&new) } }));
-        assert_eq!(live["data"]["K"], same["stringData"]["K"]);
-        assert_ne!(live["data"]["K"], changed["data"]["K"]);
-        let shown = live["data"]["K"].as_str().unwrap();
-        assert!(shown.starts_with("*** sha256:"), "{shown}");
-        for object in [&live, &same, &changed] {
-            let text = object.to_string();
-            for value in [&old, &new, &encode(&old), &encode(&new)] {
-                assert!(!text.contains(value.as_str()), "{text}");
-            }
-        }
-        let config_map = json!({ "kind": "ConfigMap", "data": { "K": "v" } });
-        assert_eq!(hide(config_map.clone()), config_map, "only Secrets");
     }
 
     fn managed(name: &str, value: &str) -> ManagedSecret {
@@ -633,28 +683,24 @@ mod tests {
             "CronJob" => {
                 json!({ "kind": kind, "spec": { "jobTemplate": { "spec": { "template": template } } } })
             }
-            _ => json!({ "kind": kind, "spec": { "template": template } }),
+            _ => {
+                json!({ "kind": kind, "metadata": { "name": "w-0123abcd" }, "spec": { "template": template } })
+            }
         }
     }
 
-    fn hash_of(object: &Value) -> Option<&str> {
-        let template = if object["kind"] == "CronJob" {
-            &object["spec"]["jobTemplate"]["spec"]["template"]
-        } else {
-            &object["spec"]["template"]
-        };
-        template["metadata"]["annotations"][ANNOTATION_SECRETS_HASH].as_str()
-    }
-
     #[test]
-    fn workloads_that_read_a_managed_secret_carry_its_hash() {
+    fn workloads_that_read_a_managed_secret_read_its_version() {
         let (one, two) = (unique("one"), unique("two"));
         let secrets = [managed("app", &one), managed("other", &two)];
+        let app = secrets[0].version().to_string();
         let env_from = json!({ "containers": [{ "name": "c", "envFrom": [{ "secretRef": { "name": "app" } }] }] });
         let key_ref = json!({ "initContainers": [{ "name": "i", "env": [{ "name": "X", "valueFrom": { "secretKeyRef": { "name": "app", "key": "K" } } }] }] });
         let volume = json!({ "volumes": [{ "name": "v", "secret": { "secretName": "app" } }] });
         let projected = json!({ "volumes": [{ "name": "v", "projected": { "sources": [{ "secret": { "name": "app" } }] } }] });
         let unrelated = json!({ "containers": [{ "name": "c", "envFrom": [{ "secretRef": { "name": "existing" } }] }] });
+        let mut hook = workload("Job", env_from.clone());
+        hook["metadata"]["labels"] = json!({ LABEL_HOOK: "migrate" });
         let cases: Vec<(&str, Value, bool)> = vec![
             (
                 "deployment with envFrom",
@@ -678,14 +724,11 @@ mod tests {
             ),
             (
                 "a Secret it does not create",
-                workload("Deployment", unrelated),
+                workload("Deployment", unrelated.clone()),
                 false,
             ),
-            (
-                "a Job: its template is immutable",
-                workload("Job", env_from.clone()),
-                false,
-            ),
+            ("a Job", workload("Job", env_from.clone()), true),
+            ("a hook Job", hook, true),
             (
                 "not a workload",
                 json!({ "kind": "ConfigMap", "data": {} }),
@@ -693,39 +736,69 @@ mod tests {
             ),
         ];
         let mut objects: Vec<Value> = cases.iter().map(|(_, o, _)| o.clone()).collect();
-        annotate_pod_templates(&mut objects, &secrets);
-        let first = hash_of(&objects[0]).map(str::to_string);
-        for ((name, _, annotated), object) in cases.iter().zip(&objects) {
-            if *annotated {
-                assert_eq!(hash_of(object).map(str::to_string), first, "case: {name}");
+        point_at_versions(&mut objects, &secrets);
+        for ((name, before, rewritten), after) in cases.iter().zip(&objects) {
+            let reads: Vec<(&str, String)> = pod_references(after);
+            if *rewritten {
+                assert_eq!(reads, [("Secret", app.clone())], "case: {name}");
                 assert!(
-                    object.to_string().contains("\"a\":\"b\""),
-                    "case: {name}: other annotations stay"
+                    after.to_string().contains("\"a\":\"b\""),
+                    "case: {name}: annotations stay"
                 );
             } else {
-                assert_eq!(hash_of(object), None, "case: {name}");
+                assert_eq!(after, before, "case: {name}");
             }
         }
-        let hash = first.unwrap();
-        assert_eq!(hash.len(), 10);
-        assert!(!hash.contains(&one));
+        assert_eq!(
+            objects[5]["metadata"]["name"], "w-0123abcd",
+            "a Job of the user's keeps its name"
+        );
+        let hook_name = objects[6]["metadata"]["name"].as_str().unwrap();
+        assert!(
+            hook_name.starts_with("w-") && hook_name != "w-0123abcd" && hook_name.len() == 10,
+            "a hook Job is a new Job: {hook_name}"
+        );
+        assert!(!objects.iter().any(|o| o.to_string().contains(&one)));
 
-        // The hash changes with the value, not with Secrets the workload does not read.
-        let rehash = |secrets: &[ManagedSecret]| {
+        // Another value is another version; Secrets the workload does not read take no part.
+        let reread = |secrets: &[ManagedSecret]| {
             let mut objects = vec![workload("Deployment", env_from.clone())];
-            annotate_pod_templates(&mut objects, secrets);
-            hash_of(&objects[0]).unwrap().to_string()
+            point_at_versions(&mut objects, secrets);
+            pod_references(&objects[0])
         };
+        assert_eq!(reread(&[managed("app", &one)]), [("Secret", app.clone())]);
+        assert_ne!(
+            reread(&[managed("app", &unique("rotated"))]),
+            [("Secret", app.clone())]
+        );
+        let mut untouched = vec![workload("Deployment", unrelated)];
+        point_at_versions(&mut untouched, &secrets);
         assert_eq!(
-            rehash(&[managed("app", &one)]),
-            hash,
-            "`other` takes no part"
+            pod_references(&untouched[0]),
+            [("Secret", "existing".to_string())]
+        );
+    }
+
+    #[test]
+    fn pod_references_name_the_secrets_and_config_maps_a_template_reads() {
+        let cron = workload(
+            "CronJob",
+            json!({
+                "containers": [{ "name": "c",
+                    "env": [{ "name": "A", "valueFrom": { "configMapKeyRef": { "name": "cm", "key": "k" } } }],
+                    "envFrom": [{ "configMapRef": { "name": "cm" } }, { "secretRef": { "name": "s" } }] }],
+                "volumes": [{ "name": "v", "configMap": { "name": "files" } },
+                            { "name": "p", "projected": { "sources": [{ "configMap": { "name": "more" } }] } }],
+            }),
         );
         assert_eq!(
-            rehash(&[managed("other", &two), managed("app", &one)]),
-            hash,
-            "order"
+            pod_references(&cron),
+            [
+                ("ConfigMap", "cm".to_string()),
+                ("ConfigMap", "files".to_string()),
+                ("ConfigMap", "more".to_string()),
+                ("Secret", "s".to_string()),
+            ]
         );
-        assert_ne!(rehash(&[managed("app", &unique("rotated"))]), hash);
     }
 }

@@ -53,14 +53,17 @@ pub async fn run_drift(
     let mut desired: Vec<Vec<serde_json::Value>> = Vec::new();
     let mut lives: Vec<Result<LiveNamespace, String>> = Vec::new();
     for env in &environments {
-        desired.push(
-            planned
-                .environment(&env.name)
-                .map(|p| p.objects().cloned().collect())
-                .unwrap_or_default(),
-        );
+        let mut objects: Vec<serde_json::Value> = planned
+            .environment(&env.name)
+            .map(|p| p.objects().cloned().collect())
+            .unwrap_or_default();
         say!("Reading namespace {} of {}", env.namespace, env.name);
-        lives.push(read_live(rt, global, &args.cluster, env, &hasher).await);
+        let live = read_live(rt, global, &args.cluster, env, &hasher).await;
+        if let Ok(namespace) = &live {
+            drift::fold_secret_versions(&mut objects, namespace);
+        }
+        desired.push(objects);
+        lives.push(live);
     }
     let inputs: Vec<EnvironmentInput<'_>> = environments
         .iter()

@@ -25,13 +25,13 @@ use crate::config::{self, Config, ConfigErrors};
 use crate::github::{self, COMMENT_BUDGET, GitHub, NoPullRequest, PLAN_COMMENT_MARKER};
 use crate::kube::{
     APPLY_CONCURRENCY, ApiError, ApplyError, Force, Mode, ValueHasher, apply_one, get_live,
-    hide_secret_values,
+    hide_secret_values, pod_references,
 };
 use crate::outcome::{Outcome, chain};
 use crate::plan::{
     Against, Change, ChangeSet, Changes, EnvironmentChanges, EnvironmentPlan, ObjectChange, Plan,
-    PlanRequest, Unset, add_secrets, base_request, compare, diff_plans, display_name, plan,
-    strip_noise, to_yaml,
+    PlanRequest, Unset, add_secrets, base_request, compare, diff_plans, display_name, identity,
+    plan, strip_noise, to_yaml,
 };
 use crate::report;
 use crate::say;
@@ -285,11 +285,12 @@ async fn cluster_changes(
     }
 }
 
+/// The live object and the server's dry-run result of applying the rendered one over it; on
+/// failure, the live object if it could be read.
+type LiveAndMerged = Result<(Option<Value>, Value), (Option<Value>, ApplyError)>;
+
 /// The live object and the server's dry-run result of applying the rendered one over it.
-async fn live_and_merged(
-    client: &::kube::Client,
-    object: &Value,
-) -> Result<(Option<Value>, Value), (Option<Value>, ApplyError)> {
+async fn live_and_merged(client: &::kube::Client, object: &Value) -> LiveAndMerged {
     let live = get_live(client, object).await.map_err(|e| (None, e))?;
     match apply_one(client, object, Mode::DryRun, Force::No).await {
         Ok(applied) => Ok((live, applied.response)),
@@ -341,13 +342,76 @@ async fn live_changes(
             .collect::<Vec<_>>()
             .await,
     );
+    let predecessors = predecessors(&objects, &results);
+    let mut compared_with = BTreeMap::new();
+    for (i, previous) in predecessors {
+        let mut probe = objects[i].1.clone();
+        probe["metadata"]["name"] = Value::from(previous.as_str());
+        if let Ok(Some(live)) = get_live(client, &probe).await
+            && let Ok((slot, _)) = &mut results[i]
+        {
+            *slot = Some(live);
+            compared_with.insert(i, previous);
+        }
+    }
     Ok(objects
         .iter()
         .zip(results)
-        .map(|((service, rendered), result)| {
-            live_change(&env.name, service, rendered, result, hasher)
+        .enumerate()
+        .map(|(i, ((service, rendered), result))| {
+            let mut change = live_change(&env.name, service, rendered, result, hasher);
+            if let Some(previous) = compared_with.get(&i) {
+                let kind = rendered["kind"].as_str().unwrap_or_default();
+                change.note.get_or_insert_with(|| {
+                    format!("a new version, compared with {kind}/{previous}, the one the live workloads read")
+                });
+            }
+            change
         })
         .collect())
+}
+
+/// For each new object named by its content (a ConfigMap `web-config-<hash>`, a Secret version
+/// `app-secrets-<hash>`) the version the live workloads read now, by index into `objects`: a
+/// changed value then reads as that object changed, key by key, rather than as a new one.
+fn predecessors(objects: &[(&str, &Value)], results: &[LiveAndMerged]) -> Vec<(usize, String)> {
+    let live_workloads: Vec<&Value> = results
+        .iter()
+        .filter_map(|r| match r {
+            Ok((Some(live), _)) | Err((Some(live), _)) => Some(live),
+            _ => None,
+        })
+        .filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some("Deployment" | "StatefulSet" | "DaemonSet" | "CronJob")
+            )
+        })
+        .collect();
+    let mut found = Vec::new();
+    for (i, ((_, rendered), result)) in objects.iter().zip(results).enumerate() {
+        let (Ok((None, _)), Some(stem)) = (result, hashed_stem(rendered)) else {
+            continue;
+        };
+        let kind = rendered["kind"].as_str().unwrap_or_default();
+        let name = rendered["metadata"]["name"].as_str().unwrap_or_default();
+        if let Some((_, previous)) = live_workloads
+            .iter()
+            .flat_map(|w| pod_references(w))
+            .find(|(k, n)| *k == kind && n.starts_with(&stem) && n != name)
+        {
+            found.push((i, previous));
+        }
+    }
+    found
+}
+
+/// `web-config-` for `web-config-<hash>`: the name of a content-addressed object without its
+/// hash, or `None` for an object named by hand.
+fn hashed_stem(object: &Value) -> Option<String> {
+    let identity = identity(object);
+    let (_, name) = identity.strip_suffix('*')?.split_once('/')?;
+    Some(name.to_string())
 }
 
 /// One object's line in a cluster comparison, `kubectl diff` style: LIVE against MERGED,
@@ -356,7 +420,7 @@ fn live_change(
     env: &str,
     service: &str,
     rendered: &Value,
-    result: Result<(Option<Value>, Value), (Option<Value>, ApplyError)>,
+    result: LiveAndMerged,
     hasher: &ValueHasher,
 ) -> ObjectChange {
     let name = display_name(rendered);

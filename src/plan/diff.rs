@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::text_diff::{CONTEXT, Diff};
 use super::{EnvironmentPlan, Plan, PlanRequest};
 use crate::config::Config;
-use crate::kube::ANNOTATION_CONFIG_HASH;
+use crate::kube::{ANNOTATION_CONFIG_HASH, ANNOTATION_SECRET_NAME};
 
 /// How an object compares with what it was diffed against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,9 +122,10 @@ fn entries(env: &EnvironmentPlan) -> Vec<Entry<'_>> {
 }
 
 /// What matches an object across two renderings: `Kind/name`, except for names that carry a
-/// content hash, which change with every edit. A service's ConfigMap (`web-config-<hash>`) is
-/// matched by its name without the hash, a hook Job by its hook, so a config edit reads as the
-/// ConfigMap changed rather than one added and one removed.
+/// content hash, which change with every edit. A service's ConfigMap (`web-config-<hash>`) and a
+/// `fromEnv` Secret's version (`app-secrets-<hash>`) are matched by their names without the
+/// hash, a hook Job by its hook, so a config edit reads as the ConfigMap changed rather than one
+/// added and one removed.
 pub fn identity(object: &Value) -> String {
     let kind = object["kind"].as_str().unwrap_or_default();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
@@ -139,6 +140,12 @@ pub fn identity(object: &Value) -> String {
         && let Some(stem) = name.strip_suffix(hash)
     {
         return format!("ConfigMap/{stem}*");
+    }
+    if kind == "Secret"
+        && let Some(declared) = object["metadata"]["annotations"][ANNOTATION_SECRET_NAME].as_str()
+        && name.starts_with(declared)
+    {
+        return format!("Secret/{declared}-*");
     }
     format!("{kind}/{name}")
 }
@@ -486,6 +493,14 @@ mod tests {
             (
                 json!({"kind": "ConfigMap", "metadata": {"name": "settings"}}),
                 "ConfigMap/settings",
+            ),
+            (
+                json!({"kind": "Secret", "metadata": {"name": "app-secrets-0a1b2c3d4e", "annotations": {ANNOTATION_SECRET_NAME: "app-secrets"}}}),
+                "Secret/app-secrets-*",
+            ),
+            (
+                json!({"kind": "Secret", "metadata": {"name": "app-secrets"}}),
+                "Secret/app-secrets",
             ),
             (
                 json!({"kind": "Job", "metadata": {"name": "migrate-1a2b3c4d", "labels": {"promote.studysphere.dev/hook": "migrate"}}}),

@@ -1,14 +1,15 @@
 //! The environments' `fromEnv` Secrets in a plan: made of the job's variables (read and masked
-//! by the command before planning), applied before the objects that read them, and hashed into
-//! the pod templates that read them, so a new value rolls the workload out like a new image.
+//! by the command before planning), applied before the objects that read them, each as a
+//! version named by its content, which the pod templates that read it are pointed at, so a new
+//! value rolls the workload out like a new image, and a rollback takes the old value back.
 //!
 //! A plan holding these Secrets holds their values: show it to people only through
 //! [`Plan::hide_secret_values`].
 
 use crate::config::{Config, ConfigErrors, Environment};
 use crate::kube::{
-    ManagedSecret, Materialized, ValueHasher, Variables, annotate_pod_templates, apply_rank,
-    hide_secret_values, materialize_secrets,
+    ManagedSecret, Materialized, ValueHasher, Variables, apply_rank, hide_secret_values,
+    materialize_secrets, point_at_versions,
 };
 
 use super::Plan;
@@ -25,8 +26,8 @@ pub enum Unset {
 }
 
 /// Adds each planned environment's `fromEnv` Secrets, made of `variables`, to the objects of its
-/// first service in scope (where they sort first, by kube's apply order), and annotates the pod
-/// template of every workload that reads one with the hash of what it reads.
+/// first service in scope (where they sort first, by kube's apply order), and points every pod
+/// template that reads one, the hook Jobs' included, at its version.
 ///
 /// # Errors
 /// With [`Unset::Invalid`], one config error per variable without a value, located at its
@@ -62,8 +63,9 @@ pub fn add_secrets(
             continue;
         }
         for rendered in &mut env_plan.services {
-            annotate_pod_templates(&mut rendered.objects, &secrets);
+            point_at_versions(&mut rendered.objects, &secrets);
         }
+        point_at_versions(&mut env_plan.hooks, &secrets);
         if let Some(first) = env_plan.services.first_mut() {
             let mut objects: Vec<serde_json::Value> =
                 secrets.iter().map(ManagedSecret::to_object).collect();
@@ -118,13 +120,11 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
-    use serde_json::Value;
-
     use super::*;
     use crate::actions::{Console, Secret, Variable, random_delimiter};
     use crate::config::yaml::Pos;
     use crate::config::{self, SecretRef};
-    use crate::kube::ANNOTATION_SECRETS_HASH;
+    use crate::kube::{ANNOTATION_SECRET_NAME, pod_references};
     use crate::plan::{PlanRequest, plan};
 
     /// The example with a `fromEnv` Secret in development (line 14 of a promotion file).
@@ -160,46 +160,50 @@ mod tests {
             .collect()
     }
 
-    fn secrets_hash(plan: &Plan, env: usize, service: usize) -> Option<Value> {
+    /// The Secrets the service's Deployment reads.
+    fn secrets_read(plan: &Plan, env: usize, service: usize) -> Vec<String> {
         plan.environments[env].services[service]
             .objects
             .iter()
-            .find(|o| o["kind"] == "Deployment")
-            .map(|d| {
-                d["spec"]["template"]["metadata"]["annotations"][ANNOTATION_SECRETS_HASH].clone()
-            })
+            .filter(|o| o["kind"] == "Deployment")
+            .flat_map(pod_references)
+            .filter(|(kind, _)| *kind == "Secret")
+            .map(|(_, name)| name)
+            .collect()
     }
 
     #[test]
-    fn secrets_go_first_and_every_workload_reading_them_carries_their_hash() {
+    fn secrets_go_first_and_every_workload_reading_them_reads_their_version() {
         let config = example();
         let mut plan = planned(&config);
         add_secrets(&config, &mut plan, &set("postgres"), Unset::Invalid).unwrap();
         let first = kinds(&plan, 0, 0);
-        assert_eq!(first[0], "secret/app-secrets", "{first:?}");
+        let version = first[0]
+            .strip_prefix("secret/")
+            .expect("the Secret goes first")
+            .to_string();
+        assert!(version.starts_with("app-secrets-"), "{first:?}");
+        assert_eq!(
+            plan.environments[0].services[0].objects[0]["metadata"]["annotations"]
+                [ANNOTATION_SECRET_NAME],
+            "app-secrets"
+        );
         assert!(first[1].starts_with("configmap/"), "{first:?}");
         assert!(
-            !kinds(&plan, 0, 1).contains(&"secret/app-secrets".to_string()),
+            !kinds(&plan, 0, 1).iter().any(|k| k.starts_with("secret/")),
             "applied once per environment"
         );
-        let hash = secrets_hash(&plan, 0, 0).expect("a Deployment");
-        assert!(hash.is_string(), "{hash}");
-        assert_eq!(
-            secrets_hash(&plan, 0, 1),
-            Some(hash.clone()),
-            "both services read it"
-        );
+        // `azure-secrets` exists in the cluster already: read by its name, as written.
+        let read = [version.clone(), "azure-secrets".to_string()];
+        assert_eq!(secrets_read(&plan, 0, 0), read);
+        assert_eq!(secrets_read(&plan, 0, 1), read, "both services read it");
         assert!(plan.environments[0].unplanned_secrets.is_none());
         // Testing declares no `fromEnv` Secret.
-        assert_eq!(secrets_hash(&plan, 1, 0), Some(Value::Null));
+        assert_eq!(secrets_read(&plan, 1, 0), ["azure-secrets"]);
 
         let mut rotated = planned(&config);
         add_secrets(&config, &mut rotated, &set("postgres"), Unset::Invalid).unwrap();
-        assert_ne!(
-            secrets_hash(&rotated, 0, 0),
-            Some(hash),
-            "a new value rolls"
-        );
+        assert_ne!(secrets_read(&rotated, 0, 0), read, "a new value rolls");
     }
 
     #[test]
@@ -230,8 +234,12 @@ mod tests {
         );
 
         add_secrets(&config, &mut plan, &none, Unset::LeftOut).unwrap();
-        assert!(!kinds(&plan, 0, 0).contains(&"secret/app-secrets".to_string()));
-        assert_eq!(secrets_hash(&plan, 0, 0), Some(Value::Null));
+        assert!(!kinds(&plan, 0, 0).iter().any(|k| k.starts_with("secret/")));
+        assert_eq!(
+            secrets_read(&plan, 0, 0),
+            ["app-secrets", "azure-secrets"],
+            "left as declared: nothing to point at"
+        );
         let unplanned = plan.environments[0].unplanned_secrets.as_ref().unwrap();
         assert_eq!(unplanned.missing[0].variable, "DEV_DATABASE_URL");
     }
