@@ -243,3 +243,91 @@ spec:
     assert_eq!(deploy.code, 2, "{deploy:?}");
     assert!(fake.list("deployments", Some("staging")).is_empty());
 }
+
+/// The writes (not dry runs) among `requests`, Leases left out, as `METHOD path`.
+fn writes(requests: &[crate::fake_kube::RecordedRequest]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.method != "GET" && r.param("dryRun").is_none())
+        .filter(|r| !r.path.contains("/leases"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[test]
+fn rollback_switches_the_selector_back_in_one_request_without_starting_a_pod() {
+    let fake = fake();
+    let project = staging(&fake, BLUE_GREEN);
+    let first = project.deploy(DIGEST_A, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+
+    // Nothing served before blue: nothing to switch back to, and nothing changes.
+    let before = fake.requests().len();
+    let nothing = run(&mut project.command("rollback", &[]));
+    assert_eq!(nothing.code, 2, "{nothing:?}");
+    assert!(
+        nothing
+            .stderr
+            .contains("nothing to switch back to in staging"),
+        "{nothing:?}"
+    );
+    assert_eq!(writes(&fake.requests()[before..]), Vec::<String>::new());
+
+    let second = project.deploy(DIGEST_B, &[]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(selector(&fake, "web")["version"], "green");
+
+    let revision = run(&mut project.command("rollback", &["--to-revision", "1"]));
+    assert_eq!(revision.code, 2, "{revision:?}");
+    assert!(revision.stderr.contains("blue-green"), "{revision:?}");
+
+    let before = fake.requests().len();
+    let back = run(&mut project.command("rollback", &[]));
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(
+        selector(&fake, "web"),
+        serde_json::json!({"app": "web", "version": "blue"})
+    );
+    assert_eq!(
+        writes(&fake.requests()[before..]),
+        ["PATCH /api/v1/namespaces/staging/services/web"],
+        "one request, no Deployment touched"
+    );
+    let blue = fake.get("Deployment", "staging", "web-blue").unwrap();
+    assert!(image_of(&blue).ends_with(DIGEST_A));
+    assert_eq!(blue["spec"]["replicas"], 2);
+    assert_eq!(sliced_ready(&fake, "web").len(), 2, "blue's pods serve");
+    assert!(
+        sliced_ready(&fake, "web")
+            .iter()
+            .all(|p| p.starts_with("web-blue-")),
+        "{:?}",
+        sliced_ready(&fake, "web")
+    );
+
+    let report = project.report("rollback");
+    assert_eq!(report["outcome"], "success", "{report:#}");
+    assert_eq!(report["strategy"], "blue-green", "{report:#}");
+    let bg = &report["blue_green"][0];
+    assert_eq!(
+        (&bg["active_before"], &bg["serving"]),
+        (&Value::from("green"), &Value::from("blue")),
+        "{report:#}"
+    );
+    assert!(bg["switch_back_ms"].is_number(), "{report:#}");
+    let events: Vec<&str> = bg["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["switched-back"], "{report:#}");
+    assert_eq!(bg["colours"].as_array().unwrap().len(), 2, "{report:#}");
+    assert!(
+        report["summary"]
+            .as_str()
+            .unwrap()
+            .contains("web-green → web-blue"),
+        "{report:#}"
+    );
+}

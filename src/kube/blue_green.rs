@@ -134,6 +134,44 @@ pub fn start(live: &Live) -> Start {
     }
 }
 
+/// A rollback of a blue-green service: the Services select `to` again instead of `from`; when
+/// `to` was scaled to zero, it is first scaled to `scale_to` (the serving colour's size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwitchBack {
+    pub from: Colour,
+    pub to: Colour,
+    pub scale_to: Option<i32>,
+}
+
+/// Why a blue-green service has nothing to switch back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoPrevious {
+    #[error("its Service selects no colour yet (no blue-green deploy has switched it)")]
+    NotSwitched,
+    #[error("{serving} serves and the other colour's Deployment does not exist (a first deploy)")]
+    Missing { serving: Colour },
+}
+
+/// What `promote rollback` does to one blue-green service: switch to the colour that does not
+/// serve, the previous release, which `keepPrevious` kept at full size (or, scaled down, is
+/// scaled up first: pods start, but nothing is rebuilt).
+///
+/// # Errors
+/// [`NoPrevious`] when there is no other colour to switch to.
+pub fn switch_back(live: &Live) -> Result<SwitchBack, NoPrevious> {
+    let from = live.serving.ok_or(NoPrevious::NotSwitched)?;
+    let to = from.other();
+    let previous = live
+        .colour(to)
+        .ok_or(NoPrevious::Missing { serving: from })?;
+    let serving_size = live.colour(from).map_or(1, |c| c.replicas.max(1));
+    Ok(SwitchBack {
+        from,
+        to,
+        scale_to: (previous.replicas == 0).then_some(serving_size),
+    })
+}
+
 /// Whether the previous colour has been kept at full size long enough to scale it to zero:
 /// `keep` after the switch (`None`: until the next promotion replaces it).
 pub fn previous_expired(
@@ -470,6 +508,74 @@ pub async fn delete_deployment(client: &Client, namespace: &str, name: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollback_switches_to_the_colour_that_does_not_serve() {
+        let state = |replicas| ColourState {
+            replicas,
+            ready: replicas,
+            image: None,
+        };
+        let live = |serving, blue: Option<i32>, green: Option<i32>| Live {
+            serving,
+            blue: blue.map(state),
+            green: green.map(state),
+            ..Live::default()
+        };
+        let cases = [
+            (
+                "previous kept at full size",
+                live(Some(Colour::Green), Some(3), Some(3)),
+                Ok(SwitchBack {
+                    from: Colour::Green,
+                    to: Colour::Blue,
+                    scale_to: None,
+                }),
+            ),
+            (
+                "back again",
+                live(Some(Colour::Blue), Some(3), Some(3)),
+                Ok(SwitchBack {
+                    from: Colour::Blue,
+                    to: Colour::Green,
+                    scale_to: None,
+                }),
+            ),
+            (
+                "previous scaled to zero: to the serving size first",
+                live(Some(Colour::Green), Some(0), Some(4)),
+                Ok(SwitchBack {
+                    from: Colour::Green,
+                    to: Colour::Blue,
+                    scale_to: Some(4),
+                }),
+            ),
+            (
+                "previous at zero and the serving one too: one pod",
+                live(Some(Colour::Green), Some(0), Some(0)),
+                Ok(SwitchBack {
+                    from: Colour::Green,
+                    to: Colour::Blue,
+                    scale_to: Some(1),
+                }),
+            ),
+            (
+                "a first deploy",
+                live(Some(Colour::Blue), Some(2), None),
+                Err(NoPrevious::Missing {
+                    serving: Colour::Blue,
+                }),
+            ),
+            (
+                "never switched",
+                live(None, None, None),
+                Err(NoPrevious::NotSwitched),
+            ),
+        ];
+        for (name, live, want) in cases {
+            assert_eq!(switch_back(&live), want, "case: {name}");
+        }
+    }
 
     fn state() -> Option<ColourState> {
         Some(ColourState {

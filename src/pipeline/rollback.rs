@@ -1,15 +1,16 @@
 //! `promote rollback --environment E [--service S] [--to-revision N]`: `kubectl rollout undo`
 //! for the workloads of every service in scope (or one), under the same lock as a deploy, then
-//! a wait for the rollouts it starts. Exit 0 when every workload is back, 2 when the revision
-//! asked for is not in the history, 3 when another run holds the lock, 4 when the rollback
-//! itself failed.
+//! a wait for the rollouts it starts. In a blue-green environment it switches each Service's
+//! selector back to the previous colour instead (see `deploy::roll_back_colours`). Exit 0 when
+//! every workload is back, 2 when the revision asked for is not in the history (or there is no
+//! previous colour), 3 when another run holds the lock, 4 when the rollback itself failed.
 
 use jiff::Timestamp;
 
 use super::Runtime;
-use super::deploy::{self, Reason};
+use super::deploy::{self, Deploy, DeployOptions, Reason};
 use crate::cli::{GlobalArgs, RollbackArgs};
-use crate::config;
+use crate::config::{self, Strategy};
 use crate::kube::Workload;
 use crate::outcome::{Classified, Outcome};
 use crate::plan::{self, PlanRequest};
@@ -36,6 +37,13 @@ pub async fn run_rollback(
     let env_plan = target.objects();
     let in_scope = env_plan.workloads();
     let workloads: Vec<Workload> = in_scope.iter().map(|p| p.workload.clone()).collect();
+    let blue_green = matches!(env.strategy, Strategy::BlueGreen(_));
+    if blue_green && args.to_revision.is_some() {
+        return Err(Classified::invalid(anyhow::anyhow!(
+            "--to-revision does not apply to {}: it is blue-green, so a rollback switches the selector back to the previous colour; leave --to-revision out",
+            env.name
+        )));
+    }
     if args.to_revision.is_some() && workloads.len() != 1 {
         return Err(Classified::invalid(anyhow::anyhow!(
             "--to-revision names a revision of one workload, and this rollback covers {} ({}): add --service",
@@ -64,6 +72,34 @@ pub async fn run_rollback(
         )
         .await?;
         let report = &mut report;
+        if blue_green {
+            report.strategy = env.strategy.word().to_string();
+            let options = DeployOptions {
+                service: args.service.clone(),
+                timeout,
+                lock_timeout: args.lock_timeout,
+                ..DeployOptions::default()
+            };
+            let deploy = Deploy {
+                console: rt.console,
+                ctx: rt.ctx,
+                config: &config,
+                environment: env,
+                plan: env_plan,
+                options: &options,
+            };
+            let switched = deploy::roll_back_colours(&deploy, &client, report).await;
+            for lock in locks {
+                lock.release().await;
+            }
+            let outcome = if switched? {
+                Outcome::Success
+            } else {
+                Outcome::RollbackFailed
+            };
+            say!("{}", report.summary);
+            return anyhow::Ok(outcome);
+        }
         let rolled_back = async {
             for planned in &in_scope {
                 let container = deploy::container_of(&config, planned.service);

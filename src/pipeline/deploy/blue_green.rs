@@ -23,8 +23,8 @@ use crate::actions::Annotation;
 use crate::checks::{self, analysis::Track};
 use crate::config::{self, KeepPrevious, OnFailure};
 use crate::kube::{
-    self, BlueGreenStart, Colour, Mode, RolloutOutcome, Workload, WorkloadKind, apply_one,
-    colour_from_live, colour_name, objects_before_switch, preview_name, read_blue_green,
+    self, BlueGreenLive, BlueGreenStart, Colour, Mode, RolloutOutcome, Workload, WorkloadKind,
+    apply_one, colour_from_live, colour_name, objects_before_switch, preview_name, read_blue_green,
     read_deployment, scale_deployment, switch_selector, switched_services,
 };
 use crate::outcome::{Classified, Outcome};
@@ -348,7 +348,8 @@ pub(super) async fn roll_out(
     Ok(outcome)
 }
 
-fn record(report: &mut DeployReport, service: &str, event: &str, detail: String) {
+/// Logs a transition of `service` and records it in its blue-green report.
+pub(super) fn record(report: &mut DeployReport, service: &str, event: &str, detail: String) {
     say!("{service}: {event}: {detail}");
     if let Some(bg) = report.blue_green.iter_mut().find(|b| b.service == service) {
         bg.record(event, detail);
@@ -590,16 +591,21 @@ async fn finish_colours(
             continue;
         };
         bg.serving = live.serving;
-        bg.colours = [Colour::Blue, Colour::Green]
-            .into_iter()
-            .filter_map(|c| {
-                live.colour(c).map(|state| ColourRow {
-                    colour: c,
-                    deployment: colour_name(&side.deployment, c),
-                    state: state.clone(),
-                    serving: live.serving == Some(c),
-                })
-            })
-            .collect();
+        bg.colours = colour_rows(&live, &side.deployment);
     }
+}
+
+/// Both colours of `deployment` as `live` has them, for the report.
+pub(super) fn colour_rows(live: &BlueGreenLive, deployment: &str) -> Vec<ColourRow> {
+    [Colour::Blue, Colour::Green]
+        .into_iter()
+        .filter_map(|c| {
+            live.colour(c).map(|state| ColourRow {
+                colour: c,
+                deployment: colour_name(deployment, c),
+                state: state.clone(),
+                serving: live.serving == Some(c),
+            })
+        })
+        .collect()
 }

@@ -27,6 +27,7 @@ mod prepare;
 mod preview;
 mod roll_back;
 mod roll_out;
+mod switch_back;
 mod workloads;
 
 use std::time::Duration;
@@ -45,6 +46,7 @@ use crate::report::{DeployCommand, DeployReport};
 pub use decide::Reason;
 pub use prepare::{Locked, prepare, take_locks};
 pub use roll_back::roll_back;
+pub use switch_back::roll_back_colours;
 pub use workloads::{container_of, read_before};
 
 /// Rolls the release out by the environment's `strategy`: a plain rolling update here, or
