@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::fake_kube::{Behavior, FakeKube};
 use crate::kube_deploy::{DIGEST_CRASH, staging_with_service};
 use crate::support::project::Project;
+use crate::support::prometheus::Prometheus;
 use crate::util::{DIGEST_A, DIGEST_B, run};
 
 const BLUE_GREEN: &str = "    strategy: blue-green
@@ -163,21 +165,13 @@ fn a_failed_preview_check_leaves_the_serving_colour_alone() {
     );
 }
 
-#[test]
-fn moving_a_rolling_environment_to_blue_green_keeps_endpoints_throughout() {
-    let fake = Arc::new(fake());
-    let project = staging(&fake, "");
-    let first = project.deploy(DIGEST_A, &[]);
-    assert_eq!(first.code, 0, "{first:?}");
-    assert!(fake.wait_for(std::time::Duration::from_secs(30), |f| {
-        !sliced_ready(f, "web").is_empty()
-    }));
-
-    let promotion = project.path("promotion.yml");
-    let text = std::fs::read_to_string(&promotion).unwrap();
-    std::fs::write(&promotion, format!("{text}    strategy: blue-green\n")).unwrap();
-
-    // Watch the Service's ready endpoints for the whole deploy.
+/// Deploys `digest` while watching the Service `web`'s ready endpoints: how many times it had
+/// none (0 expected) over how many looks.
+fn deploy_watching_endpoints(
+    fake: &Arc<FakeKube>,
+    project: &Project,
+    digest: &str,
+) -> (crate::util::Run, usize) {
     let done = Arc::new(AtomicBool::new(false));
     let empty = Arc::new(AtomicUsize::new(0));
     let watcher = {
@@ -189,21 +183,34 @@ fn moving_a_rolling_environment_to_blue_green_keeps_endpoints_throughout() {
                     empty.fetch_add(1, Ordering::SeqCst);
                 }
                 seen += 1;
-                std::thread::sleep(std::time::Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(5));
             }
             seen
         })
     };
-    let second = project.deploy(DIGEST_B, &[]);
+    let run = project.deploy(digest, &[]);
     done.store(true, Ordering::SeqCst);
     let observations = watcher.join().unwrap();
-    assert_eq!(second.code, 0, "{second:?}");
     assert!(observations > 0);
-    assert_eq!(
-        empty.load(Ordering::SeqCst),
-        0,
-        "the Service had no ready endpoint at some point"
-    );
+    (run, empty.load(Ordering::SeqCst))
+}
+
+#[test]
+fn moving_a_rolling_environment_to_blue_green_and_back_keeps_endpoints_throughout() {
+    let fake = Arc::new(fake());
+    let project = staging(&fake, "");
+    let first = project.deploy(DIGEST_A, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert!(fake.wait_for(Duration::from_secs(30), |f| {
+        !sliced_ready(f, "web").is_empty()
+    }));
+
+    let promotion = project.path("promotion.yml");
+    let rolling = std::fs::read_to_string(&promotion).unwrap();
+    std::fs::write(&promotion, format!("{rolling}    strategy: blue-green\n")).unwrap();
+    let (second, empty) = deploy_watching_endpoints(&fake, &project, DIGEST_B);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(empty, 0, "the Service had no ready endpoint at some point");
     let report = project.report("deploy");
     let bg = &report["blue_green"][0];
     assert_eq!(bg["migrated_to"], "blue", "{report:#}");
@@ -214,6 +221,40 @@ fn moving_a_rolling_environment_to_blue_green_keeps_endpoints_throughout() {
     );
     assert!(image_of(&fake.get("Deployment", "staging", "web-blue").unwrap()).ends_with(DIGEST_A));
     assert!(image_of(&fake.get("Deployment", "staging", "web-green").unwrap()).ends_with(DIGEST_B));
+
+    // And back to rolling: green's pods are copied to `web` first, then the colours go.
+    std::fs::write(&promotion, &rolling).unwrap();
+    let (third, empty) = deploy_watching_endpoints(&fake, &project, DIGEST_A);
+    assert_eq!(third.code, 0, "{third:?}");
+    assert_eq!(empty, 0, "the Service had no ready endpoint at some point");
+    let report = project.report("deploy");
+    assert_eq!(report["strategy"], "rolling", "{report:#}");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("moved from blue-green to rolling"),
+        "{report:#}"
+    );
+    assert_eq!(selector(&fake, "web"), serde_json::json!({"app": "web"}));
+    for gone in ["web-blue", "web-green"] {
+        assert!(fake.get("Deployment", "staging", gone).is_none(), "{gone}");
+    }
+    assert!(fake.get("Service", "staging", "web-preview").is_none());
+    let web = fake.get("Deployment", "staging", "web").unwrap();
+    assert!(image_of(&web).ends_with(DIGEST_A));
+    assert!(fake.wait_for(Duration::from_secs(30), |f| {
+        let ready = sliced_ready(f, "web");
+        !ready.is_empty()
+            && ready
+                .iter()
+                .all(|p| !p.starts_with("web-blue") && !p.starts_with("web-green"))
+    }));
+
+    // The rolling update started from a copy of green: rolling back returns to green's release.
+    let back = run(&mut project.command("rollback", &[]));
+    assert_eq!(back.code, 0, "{back:?}");
+    let web = fake.get("Deployment", "staging", "web").unwrap();
+    assert!(image_of(&web).ends_with(DIGEST_B), "{web:#}");
 }
 
 #[test]
@@ -329,5 +370,152 @@ fn rollback_switches_the_selector_back_in_one_request_without_starting_a_pod() {
             .unwrap()
             .contains("web-green → web-blue"),
         "{report:#}"
+    );
+}
+
+/// The serving track's error ratio, which the test sets on the real Prometheus' exporter.
+const STABLE_RATIO: &str = r#"web_error_ratio{namespace="staging",service="web",track="stable"}"#;
+
+/// `staging` in blue-green with the preview check and an error-ratio analysis (max 1 %) over a
+/// two-second window after the switch.
+fn analysed(fake: &FakeKube, prometheus: &str) -> Project {
+    let extra = format!(
+        "{BLUE_GREEN}    analysis:
+      prometheus:
+        url: {prometheus}
+        window: 2s
+        onInconclusive: pass
+        queries:
+          - name: error-ratio
+            query: 'max(web_error_ratio{{namespace=\"{{{{namespace}}}}\",service=\"{{{{service}}}}\",track=\"{{{{track}}}}\"}})'
+            max: 0.01
+"
+    );
+    staging(fake, &extra)
+}
+
+#[test]
+fn a_metric_breach_after_the_switch_switches_the_selector_back_without_starting_a_pod() {
+    let prom = Prometheus::start();
+    prom.exporter.set(STABLE_RATIO, 0.0);
+    let fake = fake();
+    let project = analysed(&fake, &prom.url);
+    for digest in [DIGEST_A, DIGEST_B] {
+        let ok = project.deploy(digest, &[]);
+        assert_eq!(ok.code, 0, "{ok:?}");
+    }
+    assert_eq!(selector(&fake, "web")["version"], "green");
+    let report = project.report("deploy");
+    assert!(
+        report["summary"]
+            .as_str()
+            .unwrap()
+            .contains("metrics within bounds"),
+        "{report:#}"
+    );
+
+    // The next release (blue) errors once it serves: the window after the switch breaks the bound.
+    prom.exporter.set(STABLE_RATIO, 0.5);
+    std::thread::sleep(Duration::from_secs(2)); // scraped before the window opens
+    let before = fake.requests().len();
+    let third = project.deploy(DIGEST_A, &[]);
+    assert_eq!(third.code, 1, "rolled back is exit 1: {third:?}");
+    assert_eq!(
+        selector(&fake, "web"),
+        serde_json::json!({"app": "web", "version": "green"}),
+        "green serves again"
+    );
+    let green = fake.get("Deployment", "staging", "web-green").unwrap();
+    assert!(image_of(&green).ends_with(DIGEST_B));
+    assert_eq!(green["spec"]["replicas"], 2);
+    let service_writes: Vec<String> = writes(&fake.requests()[before..])
+        .into_iter()
+        .filter(|w| w.contains("/services/web") && !w.contains("preview"))
+        .collect();
+    assert_eq!(
+        service_writes.len(),
+        3,
+        "the release's apply (still selecting green), the switch, the switch back: {service_writes:?}"
+    );
+    assert!(
+        writes(&fake.requests()[before..])
+            .iter()
+            .all(|w| !w.contains("deployments/web-green")),
+        "the colour switched back to is not touched"
+    );
+
+    let report = project.report("deploy");
+    assert_eq!(report["outcome"], "failed", "{report:#}");
+    let summary = report["summary"].as_str().unwrap();
+    assert!(summary.contains("metric analysis failed"), "{summary}");
+    assert!(
+        summary.contains("switching the selector back to web-green"),
+        "{summary}"
+    );
+    let bg = &report["blue_green"][0];
+    assert_eq!(bg["serving"], "green", "{report:#}");
+    assert!(bg["switch_back_ms"].is_number(), "{report:#}");
+    let events: Vec<&str> = bg["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["deployed", "previewed", "switched", "switched-back"],
+        "{report:#}"
+    );
+    let analysis = report["analysis"].to_string();
+    assert!(analysis.contains("error-ratio"), "{report:#}");
+}
+
+/// Benchmark, not a test (`scripts/bench-strategies` runs it): from "abort decided" to "the
+/// previous colour serving all traffic" (the switch back after a metric breach), beside one
+/// rollout of the idle colour. The target is under a second. Prints medians over `BENCH_RUNS`
+/// (default 3); asserts nothing about time.
+#[test]
+#[ignore = "benchmark: scripts/bench-strategies"]
+fn bench_strategy_blue_green_abort_to_stable() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let prom = Prometheus::start();
+    let mut backs = Vec::new();
+    let mut rollouts = Vec::new();
+    for _ in 0..runs {
+        prom.exporter.set(STABLE_RATIO, 0.0);
+        let fake = fake();
+        let project = analysed(&fake, &prom.url);
+        for digest in [DIGEST_A, DIGEST_B] {
+            let ok = project.deploy(digest, &[]);
+            assert_eq!(ok.code, 0, "{ok:?}");
+        }
+        prom.exporter.set(STABLE_RATIO, 0.5);
+        std::thread::sleep(Duration::from_secs(2));
+        let third = project.deploy(DIGEST_A, &[]);
+        assert_eq!(third.code, 1, "{third:?}");
+        let report = project.report("deploy");
+        backs.push(
+            report["blue_green"][0]["switch_back_ms"]
+                .as_u64()
+                .expect("the switch back's time"),
+        );
+        rollouts.push(
+            report["workloads"]
+                .as_array()
+                .and_then(|w| w.iter().find_map(|w| w["rollout_ms"].as_u64()))
+                .expect("the idle colour's rollout time"),
+        );
+    }
+    let median = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    println!(
+        "blue-green metric breach after the switch: abort decided → previous colour serving all traffic: median {} ms over {runs} runs ({backs:?}); one rollout of the idle colour (2 replicas): median {} ms ({rollouts:?})",
+        median(&mut backs),
+        median(&mut rollouts),
     );
 }

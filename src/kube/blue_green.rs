@@ -229,6 +229,30 @@ pub fn colour_deployment(rendered: &Value, colour: Colour) -> Value {
 /// The first colour of a migration, copied from the live plain Deployment: the same pods (image,
 /// configuration, size), labelled with the colour; only what the server owns is left out.
 pub fn colour_from_live(live: &Value, colour: Colour) -> Value {
+    colour_deployment(&copy_of_live(live), colour)
+}
+
+/// The plain Deployment `deployment` of an environment moving back from blue-green to rolling,
+/// copied from the live serving colour: the same pods, without the colour in its name, selector
+/// or labels, so the rendered Services (which select no colour) reach it.
+pub fn plain_from_colour(live: &Value, deployment: &str) -> Value {
+    let mut object = copy_of_live(live);
+    object["metadata"]["name"] = json!(deployment);
+    for pointer in [
+        "/metadata/labels",
+        "/spec/selector/matchLabels",
+        "/spec/template/metadata/labels",
+    ] {
+        if let Some(map) = object.pointer_mut(pointer).and_then(Value::as_object_mut) {
+            map.remove(LABEL_VERSION);
+        }
+    }
+    object
+}
+
+/// A live Deployment as an object to apply under another name: what the server owns (status,
+/// revision, uid, managed fields, creation time) left out.
+fn copy_of_live(live: &Value) -> Value {
     let metadata = &live["metadata"];
     let mut annotations = metadata["annotations"]
         .as_object()
@@ -243,7 +267,7 @@ pub fn colour_from_live(live: &Value, colour: Colour) -> Value {
     {
         template_metadata.remove("creationTimestamp");
     }
-    let plain = json!({
+    json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
@@ -253,8 +277,7 @@ pub fn colour_from_live(live: &Value, colour: Colour) -> Value {
             "annotations": annotations,
         },
         "spec": spec,
-    });
-    colour_deployment(&plain, colour)
+    })
 }
 
 /// A fronting Service that selects `colour`, recording when it switched to it.
@@ -829,6 +852,35 @@ mod tests {
             blue["spec"]["template"]["metadata"]
                 .get("creationTimestamp")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn leaving_blue_green_copies_the_serving_colour_without_its_colour() {
+        let mut live = colour_from_live(&deployment(), Colour::Green);
+        live["metadata"]["uid"] = json!("u-2");
+        live["status"] = json!({ "readyReplicas": 3 });
+        let plain = plain_from_colour(&live, "web");
+        assert_eq!(plain["metadata"]["name"], "web");
+        assert!(plain["metadata"].get("uid").is_none() && plain.get("status").is_none());
+        for pointer in [
+            "/metadata/labels",
+            "/spec/selector/matchLabels",
+            "/spec/template/metadata/labels",
+        ] {
+            assert!(
+                plain.pointer(pointer).unwrap().get(LABEL_VERSION).is_none(),
+                "{pointer}: {plain:#}"
+            );
+        }
+        assert_eq!(
+            plain["spec"]["selector"]["matchLabels"],
+            json!({ "app": "web" })
+        );
+        assert_eq!(plain["spec"]["replicas"], 3);
+        assert_eq!(
+            plain["spec"]["template"]["spec"],
+            deployment()["spec"]["template"]["spec"]
         );
     }
 }

@@ -22,6 +22,7 @@
 mod blue_green;
 mod canary;
 mod decide;
+mod leave_blue_green;
 mod metrics;
 mod prepare;
 mod preview;

@@ -11,6 +11,7 @@ use kube::Client;
 use serde_json::Value;
 
 use super::decide::{self, Reason, Verdict};
+use super::leave_blue_green::leave_blue_green;
 use super::workloads::{Before, container_of, image_of, read_before, selector_of};
 use super::{Deploy, Locked, metrics, roll_back};
 use crate::actions::{Annotation, Console};
@@ -59,6 +60,13 @@ pub(super) async fn roll_out_rolling(
     report: &mut DeployReport,
 ) -> anyhow::Result<Outcome> {
     let client = &locked.client;
+    if let Err(why) = leave_blue_green(deploy, client, report).await? {
+        report.summary = format!(
+            "moving {} back to rolling failed ({why}); the serving colour keeps serving, unchanged",
+            deploy.environment.name
+        );
+        return Ok(Outcome::Failed);
+    }
     let before = read_all_before(deploy, client).await?;
     if !deploy.plan.hooks.is_empty() && !run_hooks(deploy, client, report).await? {
         return Ok(Outcome::Failed);
