@@ -84,7 +84,7 @@ pub(super) fn step_word(state: StepState) -> &'static str {
     }
 }
 
-/// `development ✅<br/>sha256:3f2a9c1b… · 12:03`, every piece of data escaped for mermaid.
+/// `development ✅<br/>sha256:3f2a9c1b… · 12:03 · rolling`, every piece of data escaped for mermaid.
 pub(super) fn step_label(step: &PathStep, is_current: bool, report: &RunReport) -> String {
     let mut label = format!(
         "{} {}",
@@ -102,12 +102,10 @@ pub(super) fn step_label(step: &PathStep, is_current: bool, report: &RunReport) 
         let reference = report.finished_at.unwrap_or(report.started_at);
         second.push(mermaid_text(&clock(at, reference)));
     }
+    if !step.strategy.is_empty() {
+        second.push(mermaid_text(&step.strategy));
+    }
     if is_current {
-        // How this run replaced the release; the other environments' strategies are not in the
-        // run report.
-        if let Some(deploy) = &report.deploy {
-            second.push(mermaid_text(&deploy.strategy));
-        }
         second.push("this run".to_string());
     }
     if !second.is_empty() {

@@ -116,6 +116,8 @@ pub struct PathStep {
     pub release_id: Option<String>,
     /// When that environment was last promoted, when known.
     pub at: Option<Timestamp>,
+    /// How a release replaces the running one there (`rolling`, `blue-green`, `canary`).
+    pub strategy: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

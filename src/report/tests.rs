@@ -43,6 +43,11 @@ fn step(environment: &str, state: StepState, at: Option<&str>) -> PathStep {
         state,
         release_id: at.map(|_| "3f2a9c1b".to_string()),
         at: at.map(ts),
+        strategy: if environment == "production" {
+            "blue-green".into()
+        } else {
+            "rolling".into()
+        },
     }
 }
 
@@ -461,6 +466,10 @@ fn success_reads_top_down() {
     );
     assert!(text.contains("step0 --> step1 --> step2"));
     assert!(text.contains("class step1 current"));
+    assert!(
+        text.contains("step2[\"production ⏳<br/>blue-green\"]"),
+        "every environment shows its strategy: {text}"
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub async fn promotion_path(
                 state: StepState::of_run(report.outcome),
                 release_id: (!report.release.id.is_empty()).then(|| report.release.id.clone()),
                 at: Some(Timestamp::now()),
+                strategy: other.strategy.word().to_string(),
             });
             continue;
         }
@@ -52,6 +53,7 @@ pub async fn promotion_path(
             },
             release_id,
             at,
+            strategy: other.strategy.word().to_string(),
         });
     }
     steps
