@@ -484,8 +484,12 @@ fn bench_strategy_blue_green_abort_to_stable() {
     let prom = Prometheus::start();
     let mut backs = Vec::new();
     let mut rollouts = Vec::new();
-    for _ in 0..runs {
+    for run in 0..runs {
         prom.exporter.set(STABLE_RATIO, 0.0);
+        if run > 0 {
+            // The last run's breach must leave the 2 s window (scraped every second) first.
+            std::thread::sleep(Duration::from_secs(4));
+        }
         let fake = fake();
         let project = analysed(&fake, &prom.url);
         for digest in [DIGEST_A, DIGEST_B] {
