@@ -135,6 +135,9 @@ pub enum Command {
     Run(RunArgs),
     /// Every environment side by side: digest, commit, revision, replicas, age, who, outcome.
     Status(StatusArgs),
+    /// Scale to zero each blue-green previous colour whose `keepPrevious` window has passed
+    /// since the switch; nothing else changes. Meant for a schedule (see workflows-examples).
+    Retire(RetireArgs),
     /// Compare the environments' clusters side by side and with promotion.yml; exit 1 when
     /// something differs that promotion.yml does not declare (a hand edit, say).
     Drift(DriftArgs),
@@ -188,6 +191,25 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
     /// Write promote-status.json here (default: the runner's temp directory).
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RetireArgs {
+    /// Only this environment (default: every blue-green one).
+    #[arg(short, long, env = "PROMOTE_ENVIRONMENT")]
+    pub environment: Option<String>,
+    /// Only this service.
+    #[arg(short, long)]
+    pub service: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// How long to wait for a deploy's lock before skipping the environment (default 30s: the
+    /// deploy holding it takes the previous colour over itself).
+    #[arg(long, value_parser = parse_timeout)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Write promote-retire.json here (default: the runner's temp directory).
     #[arg(long)]
     pub output_dir: Option<PathBuf>,
 }

@@ -98,6 +98,7 @@ async fn dispatch(rt: &mut pipeline::Runtime<'_>, cli: &cli::Cli) -> anyhow::Res
         cli::Command::Copy(args) => pipeline::run_copy(rt, &cli.global, args).await,
         cli::Command::Deploy(args) => pipeline::run_deploy(rt, &cli.global, args).await,
         cli::Command::Rollback(args) => pipeline::run_rollback(rt, &cli.global, args).await,
+        cli::Command::Retire(args) => pipeline::run_retire(rt, &cli.global, args).await,
         cli::Command::History(args) => pipeline::run_history(rt, &cli.global, args).await,
         cli::Command::Verify(args) => pipeline::run_verify(rt, &cli.global, args).await,
         cli::Command::Run(args) => pipeline::run_promotion(rt, &cli.global, args).await,

@@ -373,6 +373,109 @@ fn rollback_switches_the_selector_back_in_one_request_without_starting_a_pod() {
     );
 }
 
+#[test]
+fn retire_scales_only_the_previous_colour_down_and_only_after_keep_previous() {
+    let fake = fake();
+    let project = staging(
+        &fake,
+        &format!("{BLUE_GREEN}    blueGreen: {{ keepPrevious: 3s }}\n"),
+    );
+    for digest in [DIGEST_A, DIGEST_B] {
+        let ok = project.deploy(digest, &[]);
+        assert_eq!(ok.code, 0, "{ok:?}");
+    }
+    assert_eq!(selector(&fake, "web")["version"], "green");
+    let replicas =
+        |name: &str| fake.get("Deployment", "staging", name).unwrap()["spec"]["replicas"].clone();
+
+    // Inside the window: the previous colour stays at full size, nothing is written.
+    let before = fake.requests().len();
+    let kept = run(&mut project.command("retire", &[]));
+    assert_eq!(kept.code, 0, "{kept:?}");
+    assert_eq!(writes(&fake.requests()[before..]), Vec::<String>::new());
+    let report = project.report("retire");
+    let web = &report["environments"][0]["services"][0];
+    assert_eq!(web["action"], "keep", "{report:#}");
+    assert_eq!(web["colour"], "blue", "{report:#}");
+    assert!(web["until"].is_string(), "{report:#}");
+    assert!(kept.stderr.contains("web-blue kept until"), "{kept:?}");
+
+    // Past it: one scale-down of the colour that does not serve; the Service is left alone.
+    std::thread::sleep(Duration::from_millis(3200));
+    let before = fake.requests().len();
+    let retired = run(&mut project.command("retire", &[]));
+    assert_eq!(retired.code, 0, "{retired:?}");
+    assert_eq!(
+        writes(&fake.requests()[before..]),
+        ["PATCH /apis/apps/v1/namespaces/staging/deployments/web-blue/scale"],
+        "one request"
+    );
+    assert_eq!(replicas("web-blue"), 0);
+    assert_eq!(replicas("web-green"), 2);
+    assert_eq!(selector(&fake, "web")["version"], "green");
+    assert!(
+        sliced_ready(&fake, "web")
+            .iter()
+            .all(|p| p.starts_with("web-green-")),
+        "{:?}",
+        sliced_ready(&fake, "web")
+    );
+    let report = project.report("retire");
+    assert_eq!(report["outcome"], "success", "{report:#}");
+    let web = &report["environments"][0]["services"][0];
+    assert_eq!(
+        (&web["action"], &web["colour"], &web["replicas"]),
+        (
+            &Value::from("scale-down"),
+            &Value::from("blue"),
+            &Value::from(2)
+        ),
+        "{report:#}"
+    );
+    assert!(web["scaled_down_at"].is_string(), "{report:#}");
+    assert!(
+        retired.stderr.contains("web-blue scaled from 2 to 0"),
+        "{retired:?}"
+    );
+
+    // Again: nothing is kept, nothing is written.
+    let before = fake.requests().len();
+    let again = run(&mut project.command("retire", &[]));
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(writes(&fake.requests()[before..]), Vec::<String>::new());
+    assert_eq!(
+        project.report("retire")["environments"][0]["services"][0]["action"],
+        "nothing-kept"
+    );
+
+    // A service the file does not have: exit 2, nothing written.
+    let before = fake.requests().len();
+    let unknown = run(&mut project.command("retire", &["--service", "nope"]));
+    assert_eq!(unknown.code, 2, "{unknown:?}");
+    assert!(unknown.stderr.contains("nope"), "{unknown:?}");
+    assert_eq!(writes(&fake.requests()[before..]), Vec::<String>::new());
+
+    // The rollback still works: the retired colour is scaled back up, then selected.
+    let back = run(&mut project.command("rollback", &[]));
+    assert_eq!(back.code, 0, "{back:?}");
+    assert_eq!(selector(&fake, "web")["version"], "blue");
+    assert_eq!(replicas("web-blue"), 2);
+}
+
+#[test]
+fn retire_refuses_an_environment_that_is_not_blue_green() {
+    let fake = fake();
+    let project = staging(&fake, "");
+    let before = fake.requests().len();
+    let refused = run(&mut project.command("retire", &[]));
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("only a blue-green environment"),
+        "{refused:?}"
+    );
+    assert_eq!(fake.requests().len(), before, "not even a read");
+}
+
 /// The serving track's error ratio, which the test sets on the real Prometheus' exporter.
 const STABLE_RATIO: &str = r#"web_error_ratio{namespace="staging",service="web",track="stable"}"#;
 

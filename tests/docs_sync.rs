@@ -146,6 +146,17 @@ fn workflow_examples_use_only_declared_inputs_and_outputs() {
                     continue;
                 }
                 steps += 1;
+                // The command is one the action documents (and so one `promote` has).
+                if let Some(command) = step["with"]["command"].as_str() {
+                    let described = inputs["command"]["description"]
+                        .as_str()
+                        .unwrap_or_default();
+                    assert!(
+                        described.contains(&format!("`{}`", command.trim())),
+                        "{} job {job}: command `{command}` is not in action.yml's `command` input",
+                        file.display()
+                    );
+                }
                 if let Some(id) = step["id"].as_str() {
                     ids.push(id.to_string());
                 }

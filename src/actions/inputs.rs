@@ -38,7 +38,7 @@ pub struct InputDef {
 pub const INPUTS: &[InputDef] = &[
     InputDef {
         name: "command",
-        description: "What to do: `run` (promote to `environment`), `plan`, `push`, `copy`, `deploy`, `verify`, `rollback`, `history`, `status`, `metrics`, `drift` (compare the environments' clusters with each other and the promotion file; exit 1 on undeclared drift), `environments sync` or `environments check` (see the README).",
+        description: "What to do: `run` (promote to `environment`), `plan`, `push`, `copy`, `deploy`, `verify`, `rollback`, `retire` (scale down blue-green previous colours past `keepPrevious`), `history`, `status`, `metrics`, `drift` (compare the environments' clusters with each other and the promotion file; exit 1 on undeclared drift), `environments sync` or `environments check` (see the README).",
         default: Some("run"),
         kind: InputKind::Command,
     },
@@ -50,7 +50,7 @@ pub const INPUTS: &[InputDef] = &[
     },
     InputDef {
         name: "environment",
-        description: "Environment to act on (a name from the promotion file); empty means all for `plan`, `status`, `metrics` and `drift`.",
+        description: "Environment to act on (a name from the promotion file); empty means all for `plan`, `status`, `metrics`, `drift` and `retire`.",
         default: None,
         kind: InputKind::Value,
     },

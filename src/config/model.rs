@@ -510,7 +510,8 @@ impl Default for BlueGreen {
 /// `keepPrevious: 30m` or `keepPrevious: until-next-promotion`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeepPrevious {
-    /// Scaled to zero by the first promotion (or `promote status`/`deploy`) after this long.
+    /// Scaled to zero this long after the switch by `promote retire` (run on a schedule);
+    /// the next promotion takes it over either way.
     For(Duration),
     /// Kept at full size until the next promotion replaces it.
     UntilNextPromotion,
@@ -522,6 +523,14 @@ impl KeepPrevious {
         match self {
             KeepPrevious::For(d) => Some(d),
             KeepPrevious::UntilNextPromotion => None,
+        }
+    }
+
+    /// As promotion.yml writes it: `30m`, `until-next-promotion`.
+    pub fn word(self) -> String {
+        match self {
+            KeepPrevious::For(d) => super::units::format_duration(d),
+            KeepPrevious::UntilNextPromotion => "until-next-promotion".to_string(),
         }
     }
 }

@@ -188,6 +188,48 @@ pub fn previous_expired(
     }
 }
 
+/// What `promote retire` does to one blue-green service's previous colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Retirement {
+    /// Its `keepPrevious` window has passed: scale `colour` (now `replicas`) to zero.
+    ScaleDown { colour: Colour, replicas: i32 },
+    /// Still inside the window (`until` is `None` with `until-next-promotion`).
+    Keep {
+        colour: Colour,
+        until: Option<Timestamp>,
+    },
+    /// Nothing runs besides the serving colour: already scaled down, a first deploy, or no
+    /// switch yet.
+    NothingKept,
+}
+
+/// Whether the previous colour of `live` is retired now: only the colour that does not serve,
+/// only at full size, only once `keep` has passed since the switch. A Service that selects no
+/// colour is left alone (a migration in progress, or not blue-green yet).
+pub fn retirement(live: &Live, keep: Option<Duration>, now: Timestamp) -> Retirement {
+    let Some(serving) = live.serving else {
+        return Retirement::NothingKept;
+    };
+    let previous = serving.other();
+    match live.colour(previous) {
+        Some(state) if state.replicas > 0 => {
+            if previous_expired(live.switched_at, keep, now) {
+                Retirement::ScaleDown {
+                    colour: previous,
+                    replicas: state.replicas,
+                }
+            } else {
+                Retirement::Keep {
+                    colour: previous,
+                    until: live.switched_at.and_then(|at| kept_until(at, keep)),
+                }
+            }
+        }
+        _ => Retirement::NothingKept,
+    }
+}
+
 /// When the previous colour may be scaled to zero, for the report.
 pub fn kept_until(switched_at: Timestamp, keep: Option<Duration>) -> Option<Timestamp> {
     let keep = jiff::SignedDuration::try_from(keep?).ok()?;
@@ -882,5 +924,103 @@ mod tests {
             plain["spec"]["template"]["spec"],
             deployment()["spec"]["template"]["spec"]
         );
+    }
+
+    #[test]
+    fn only_a_previous_colour_kept_past_its_window_is_retired() {
+        let at: Timestamp = "2026-12-06T10:00:00Z".parse().expect("a time");
+        let later = |minutes: i64| {
+            at.checked_add(jiff::SignedDuration::from_mins(minutes))
+                .expect("in range")
+        };
+        let state = |replicas| ColourState {
+            replicas,
+            ready: replicas,
+            image: None,
+        };
+        let live = |serving, blue: Option<i32>, green: Option<i32>, switched| Live {
+            serving,
+            switched_at: switched,
+            blue: blue.map(state),
+            green: green.map(state),
+            ..Live::default()
+        };
+        let thirty = Some(Duration::from_secs(30 * 60));
+        let cases = [
+            (
+                "window passed",
+                live(Some(Colour::Green), Some(3), Some(3), Some(at)),
+                thirty,
+                later(31),
+                Retirement::ScaleDown {
+                    colour: Colour::Blue,
+                    replicas: 3,
+                },
+            ),
+            (
+                "exactly at the end of the window",
+                live(Some(Colour::Blue), Some(2), Some(2), Some(at)),
+                thirty,
+                later(30),
+                Retirement::ScaleDown {
+                    colour: Colour::Green,
+                    replicas: 2,
+                },
+            ),
+            (
+                "inside the window",
+                live(Some(Colour::Green), Some(3), Some(3), Some(at)),
+                thirty,
+                later(10),
+                Retirement::Keep {
+                    colour: Colour::Blue,
+                    until: Some(later(30)),
+                },
+            ),
+            (
+                "until the next promotion",
+                live(Some(Colour::Green), Some(3), Some(3), Some(at)),
+                None,
+                later(600),
+                Retirement::Keep {
+                    colour: Colour::Blue,
+                    until: None,
+                },
+            ),
+            (
+                "already scaled down",
+                live(Some(Colour::Green), Some(0), Some(3), Some(at)),
+                thirty,
+                later(60),
+                Retirement::NothingKept,
+            ),
+            (
+                "a first deploy: no other colour",
+                live(Some(Colour::Blue), Some(3), None, Some(at)),
+                thirty,
+                later(60),
+                Retirement::NothingKept,
+            ),
+            (
+                "no colour selected yet",
+                live(None, Some(3), Some(3), None),
+                thirty,
+                later(60),
+                Retirement::NothingKept,
+            ),
+            (
+                "a switch time in the future (clock skew) keeps it",
+                live(Some(Colour::Green), Some(3), Some(3), Some(later(5))),
+                thirty,
+                at,
+                Retirement::Keep {
+                    colour: Colour::Blue,
+                    until: Some(later(35)),
+                },
+            ),
+        ];
+        for (name, live, keep, now, want) in cases {
+            assert_eq!(retirement(&live, keep, now), want, "{name}");
+        }
     }
 }

@@ -49,11 +49,11 @@ pub use apply::{
 };
 pub use blue_green::{
     ANNOTATION_SWITCHED_AT, Colour, ColourState, LABEL_VERSION, Live as BlueGreenLive, NoPrevious,
-    Start as BlueGreenStart, SwitchBack, colour_from_live, colour_name, delete_deployment,
-    kept_until, objects_before_switch, plain_from_colour, preview_name, previous_expired,
-    read_deployment, read_live as read_blue_green, serving_deployment, serving_name,
-    start as blue_green_start, switch as switch_selector, switch_back as blue_green_switch_back,
-    switched_services,
+    Retirement, Start as BlueGreenStart, SwitchBack, colour_from_live, colour_name,
+    delete_deployment, kept_until, objects_before_switch, plain_from_colour, preview_name,
+    previous_expired, read_deployment, read_live as read_blue_green, retirement,
+    serving_deployment, serving_name, start as blue_green_start, switch as switch_selector,
+    switch_back as blue_green_switch_back, switched_services,
 };
 pub use canary::{
     ANNOTATION_NGINX_CANARY, ANNOTATION_NGINX_CANARY_WEIGHT, LABEL_TRACK, Split as CanarySplit,

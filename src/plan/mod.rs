@@ -217,6 +217,24 @@ pub fn environment<'c>(config: &'c Config, name: &str) -> Result<&'c Environment
     })
 }
 
+/// The service named on the command line, or the error `--service` gets for a name the file
+/// does not have.
+///
+/// # Errors
+/// An unknown name, with the names there are.
+pub fn service<'c>(config: &'c Config, name: &str) -> Result<&'c Service, ConfigErrors> {
+    config.service(name).ok_or_else(|| {
+        ConfigErrors(vec![input_error(
+            "service",
+            unknown(
+                "service",
+                name,
+                config.services.iter().map(|s| s.name.as_str()),
+            ),
+        )])
+    })
+}
+
 fn render(
     config: &Config,
     request: &PlanRequest,

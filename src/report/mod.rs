@@ -12,6 +12,7 @@ mod fixtures;
 mod kpi;
 mod map;
 mod plan;
+mod retire;
 mod rollout;
 mod run;
 mod status;
@@ -35,6 +36,7 @@ pub use kpi::{kpi_summary, kpi_text};
 pub use plan::{
     changes_json, changes_text, plan_comment, plan_json, plan_summary, plan_summary_with, plan_text,
 };
+pub use retire::{RetireEnvironment, RetireReport, RetiredService, retire_summary, retire_text};
 pub use run::{
     Gate, GateCheck, GitHubRecord, ImageRow, PathStep, Release, ReleaseImage, ReleaseSource,
     RunReport, StepState,
