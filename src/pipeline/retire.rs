@@ -53,12 +53,13 @@ pub async fn run_retire(
             error: None,
         };
         if let Err(e) = retire_in(rt, global, args, env, settings, &services, &mut entry).await {
-            entry.error = Some(if outcome_of(&e) == Outcome::Refused {
+            let skipped = outcome_of(&e) == Outcome::Refused;
+            entry.error = Some(if skipped {
                 format!("skipped: {e:#}; the promotion holding it takes the previous colour over")
             } else {
                 crate::actions::redact(&format!("{e:#}")).into_owned()
             });
-            if outcome_of(&e) != Outcome::Refused {
+            if !skipped {
                 report.outcome = Outcome::Failed;
             }
         }

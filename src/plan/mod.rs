@@ -242,17 +242,10 @@ fn render(
     mut errors: Vec<ConfigError>,
 ) -> Result<Plan, ConfigErrors> {
     let services: Vec<&Service> = match &request.service {
-        Some(name) => match config.service(name) {
-            Some(s) => vec![s],
-            None => {
-                errors.push(input_error(
-                    "service",
-                    unknown(
-                        "service",
-                        name,
-                        config.services.iter().map(|s| s.name.as_str()),
-                    ),
-                ));
+        Some(name) => match service(config, name) {
+            Ok(s) => vec![s],
+            Err(ConfigErrors(mut unknown_service)) => {
+                errors.append(&mut unknown_service);
                 Vec::new()
             }
         },

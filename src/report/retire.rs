@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::actions::{Priority, Summary, table};
-use crate::kube::{Colour, Retirement};
+use crate::kube::{Colour, Retirement, colour_name};
 use crate::outcome::Outcome;
 use crate::untrusted::{code, escape_md_with_code};
 
@@ -75,7 +75,7 @@ impl RetireReport {
 
 /// `web-blue (3 replicas) → 0`, `web-blue kept until 10:30:00Z`, `nothing kept`.
 fn decision_text(service: &RetiredService) -> String {
-    let name = |colour: Colour| format!("{}-{}", service.deployment, colour.word());
+    let name = |colour: Colour| colour_name(&service.deployment, colour);
     match service.decision {
         Retirement::ScaleDown { colour, replicas } if service.scaled_down_at.is_some() => {
             format!("{} scaled from {replicas} to 0", name(colour))
@@ -153,7 +153,7 @@ pub fn retire_summary(report: &RetireReport) -> Summary {
                 escape_md_with_code(&service.service),
                 service
                     .serving
-                    .map(|c| code(&format!("{}-{}", service.deployment, c.word())))
+                    .map(|c| code(&colour_name(&service.deployment, c)))
                     .unwrap_or_default(),
                 escape_md_with_code(&decision_text(service)),
             ]);
