@@ -626,3 +626,74 @@ fn bench_strategy_blue_green_abort_to_stable() {
         median(&mut rollouts),
     );
 }
+
+/// `drift` compares the colour the Service selects with what promotion.yml renders as `web`:
+/// not "not deployed", and a hand edit of that colour is one (the idle colour is only a
+/// rollback target).
+#[test]
+fn drift_compares_the_colour_that_serves_in_a_blue_green_environment() {
+    let fake = fake();
+    let project = staging(&fake, BLUE_GREEN);
+    for digest in [DIGEST_A, DIGEST_B] {
+        let ok = project.deploy(digest, &[]);
+        assert_eq!(ok.code, 0, "{ok:?}");
+    }
+    assert_eq!(selector(&fake, "web")["version"], "green");
+
+    let clean = run(&mut project.command("drift", &[]));
+    assert_eq!(clean.code, 0, "{clean:?}");
+    let report = project.report("drift");
+    let web = &report["services"][0];
+    assert_eq!(web["not_deployed"], serde_json::json!([]), "{report:#}");
+    assert_eq!(
+        web["runs_as"],
+        serde_json::json!([{
+            "environment": "staging",
+            "workload": "deployment/web",
+            "object": "deployment/web-green",
+        }]),
+        "{report:#}"
+    );
+    let image = web["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["aspect"]["kind"] == "image")
+        .unwrap_or_else(|| panic!("an image row: {report:#}"));
+    assert!(
+        image["cells"][0]["live"]["value"]
+            .as_str()
+            .is_some_and(|v| v.ends_with(DIGEST_B)),
+        "green's digest: {report:#}"
+    );
+    assert_eq!(web["hand_edits"], serde_json::json!([]), "{report:#}");
+    assert!(
+        clean
+            .stderr
+            .contains("staging runs deployment/web as deployment/web-green"),
+        "{clean:?}"
+    );
+
+    // `kubectl edit` of the serving colour.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(fake.client().await, "staging");
+        let patch = serde_json::json!({ "spec": { "template": { "spec": { "containers": [
+            { "name": "web", "env": [{ "name": "DEBUG", "value": "1" }] },
+        ] } } } });
+        let params = kube::api::PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..kube::api::PatchParams::default()
+        };
+        api.patch("web-green", &params, &kube::api::Patch::Strategic(&patch))
+            .await
+            .unwrap();
+    });
+    let edited = run(&mut project.command("drift", &[]));
+    assert_eq!(edited.code, 1, "{edited:?}");
+    let report = project.report("drift");
+    let edits = report["services"][0]["hand_edits"].as_array().unwrap();
+    assert_eq!(edits.len(), 1, "{report:#}");
+    assert_eq!(edits[0]["object"], "deployment/web-green", "{report:#}");
+    assert_eq!(edits[0]["manager"], "kubectl-edit", "{report:#}");
+}

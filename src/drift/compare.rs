@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::ownership::{self, Ownership};
 use super::state::{self, Images, Lookup, Rows, SecretView};
 use super::{Aspect, Cell, Class, Column, DriftReport, EnvironmentInput, HandEdit, Live, Row};
-use super::{ServiceDrift, Shown};
+use super::{RunsAs, ServiceDrift, Shown};
 use crate::config::Service;
 use crate::kube::{ANNOTATION_IMAGE, LABEL_SERVICE};
 use crate::kube::{LiveNamespace, object_ref};
@@ -37,6 +37,8 @@ pub fn compare(services: &[Service], environments: &[EnvironmentInput<'_>]) -> D
 
 /// One environment's view of one workload.
 struct Side {
+    /// The live object it runs as (`deployment/web-green` in a blue-green environment).
+    object: Option<String>,
     desired: Rows,
     /// `None`: not running there.
     live: Option<Rows>,
@@ -60,6 +62,7 @@ fn compare_service(service: &Service, environments: &[EnvironmentInput<'_>]) -> 
         not_deployed: Vec::new(),
         rows: Vec::new(),
         hand_edits: Vec::new(),
+        runs_as: Vec::new(),
     };
     // Per environment (`None`: unreadable), per workload.
     let mut sides: Vec<Option<Vec<Side>>> = Vec::new();
@@ -70,12 +73,21 @@ fn compare_service(service: &Service, environments: &[EnvironmentInput<'_>]) -> 
         };
         let owners = owners(live);
         let mut in_scope: Vec<String> = Vec::new();
+        let mut runs_as: Vec<RunsAs> = Vec::new();
         let per_workload: Vec<Side> = workloads
             .iter()
             .map(|(kind, name)| {
                 let side = side(service, env, live, &owners, kind, name);
-                if let Some(rows) = &side.live {
-                    let objects = std::iter::once(format!("{}/{name}", kind.to_lowercase())).chain(
+                if let (Some(rows), Some(object)) = (&side.live, &side.object) {
+                    let workload = format!("{}/{name}", kind.to_lowercase());
+                    if *object != workload {
+                        runs_as.push(RunsAs {
+                            environment: env.environment.name.clone(),
+                            workload,
+                            object: object.clone(),
+                        });
+                    }
+                    let objects = std::iter::once(object.clone()).chain(
                         rows.values()
                             .flat_map(|r| &r.sources)
                             .map(|s| s.object.clone()),
@@ -89,6 +101,7 @@ fn compare_service(service: &Service, environments: &[EnvironmentInput<'_>]) -> 
                 side
             })
             .collect();
+        drift.runs_as.extend(runs_as);
         if per_workload.iter().all(|s| s.live.is_none()) {
             drift.not_deployed.push(env.environment.name.clone());
         }
@@ -140,7 +153,18 @@ fn side(
 ) -> Side {
     let desired_object = workloads_of(env.desired, &service.name)
         .find(|o| self::kind(o) == kind && self::name(o) == name);
-    let live_object = live.get(kind, name);
+    // In a blue-green environment the rendered `web` runs as the colour its Service selects;
+    // that is what serves, so that is what is compared (the other colour is a rollback target).
+    let live_object = if kind == "Deployment" && name == service.deployment {
+        let fronting: Vec<&str> = service
+            .fronting_services()
+            .iter()
+            .map(|m| m.name())
+            .collect();
+        live.serving(name, &fronting)
+    } else {
+        live.get(kind, name)
+    };
     let main = state::Service {
         container: if name == service.deployment {
             service.container.as_str()
@@ -177,6 +201,7 @@ fn side(
         }
     }
     Side {
+        object: live_object.map(object_ref),
         desired,
         live: live_rows,
         edited,
@@ -190,6 +215,7 @@ fn cell(side: Option<&Side>, aspect: &Aspect) -> Cell {
         desired,
         live: Some(live),
         edited,
+        ..
     }) = side
     else {
         return Cell {

@@ -129,6 +129,19 @@ pub struct ServiceDrift {
     /// Per workload, in a fixed order: images, replicas, resources, flags, environment.
     pub rows: Vec<Row>,
     pub hand_edits: Vec<HandEdit>,
+    /// Workloads that run under another name than promotion.yml renders: in a blue-green
+    /// environment, the colour the Service selects.
+    pub runs_as: Vec<RunsAs>,
+}
+
+/// `deployment/web` running in `production` as `deployment/web-green`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunsAs {
+    pub environment: String,
+    /// As promotion.yml renders it (the row's `workload`).
+    pub workload: String,
+    /// The live object compared.
+    pub object: String,
 }
 
 /// One thing compared, with a cell per environment.

@@ -495,6 +495,13 @@ pub fn serving_name(deployment: &str, service: Option<&Service>) -> String {
         .map_or_else(|| deployment.to_string(), |c| colour_name(deployment, c))
 }
 
+/// The colour a Service (as JSON) selects, if any.
+pub fn selected_colour(service: &Value) -> Option<Colour> {
+    service["spec"]["selector"][LABEL_VERSION]
+        .as_str()
+        .and_then(Colour::parse)
+}
+
 /// [`serving_name`] from the live Service `service` (none: the service has no Service, so
 /// `deployment` itself serves).
 ///

@@ -1,5 +1,5 @@
 //! A namespace as it runs, read for `promote drift`: its Deployments, StatefulSets, ConfigMaps,
-//! HorizontalPodAutoscalers and Secrets, as plain values.
+//! HorizontalPodAutoscalers, Services and Secrets, as plain values.
 //!
 //! Secret values never leave this file: each one is replaced by a keyed hash ([`ValueHasher`])
 //! while the list answer is converted, and the answer is dropped right after. The key is random
@@ -20,14 +20,17 @@ use sha2::{Digest as _, Sha256};
 
 use super::api::{self, ApiError};
 use super::apply::known_resource;
+use super::blue_green::{colour_name, selected_colour};
 use super::render::ANNOTATION_SECRET_NAME;
 
 /// The kinds read as JSON, with their API versions.
-const KINDS: [(&str, &str); 4] = [
+const KINDS: [(&str, &str); 5] = [
     ("apps/v1", "Deployment"),
     ("apps/v1", "StatefulSet"),
     ("v1", "ConfigMap"),
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    // For their selectors: which blue-green colour serves.
+    ("v1", "Service"),
 ];
 
 /// Objects per list page: client-go's pager default, small enough for the API server to answer
@@ -41,7 +44,7 @@ const HASH_DIGITS: usize = 12;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LiveNamespace {
     pub namespace: String,
-    /// Deployments, StatefulSets, ConfigMaps and HPAs as the API server answered, with
+    /// Deployments, StatefulSets, ConfigMaps, HPAs and Services as the API server answered, with
     /// `apiVersion` and `kind` set (list items may leave them out) and `managedFields` kept.
     pub objects: Vec<Value>,
     pub secrets: Vec<LiveSecret>,
@@ -53,6 +56,19 @@ impl LiveNamespace {
         self.objects
             .iter()
             .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+    }
+
+    /// The Deployment that runs the release of `deployment`: the plain one, or in a blue-green
+    /// environment the colour the first of the `fronting` Services selects.
+    pub fn serving(&self, deployment: &str, fronting: &[&str]) -> Option<&Value> {
+        if let Some(plain) = self.get("Deployment", deployment) {
+            return Some(plain);
+        }
+        let colour = fronting
+            .iter()
+            .find_map(|f| self.get("Service", f))
+            .and_then(selected_colour)?;
+        self.get("Deployment", &colour_name(deployment, colour))
     }
 
     pub fn secret(&self, name: &str) -> Option<&LiveSecret> {
@@ -280,6 +296,53 @@ mod tests {
 
     fn secret(yaml: &str) -> Secret {
         serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("fixture: {e}\n{yaml}"))
+    }
+
+    #[test]
+    fn the_serving_deployment_is_the_plain_one_or_the_colour_the_service_selects() {
+        let deployment = |name: &str| json!({"kind": "Deployment", "metadata": {"name": name}});
+        let service = |selector: Value| json!({"kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": selector}});
+        let namespace = |objects: Vec<Value>| LiveNamespace {
+            objects,
+            ..LiveNamespace::default()
+        };
+        let blue_green = |selector: Value| {
+            namespace(vec![
+                deployment("web-blue"),
+                deployment("web-green"),
+                service(selector),
+            ])
+        };
+        let cases = [
+            ("rolling", namespace(vec![deployment("web")]), Some("web")),
+            (
+                "a migration cut short: the plain one still serves",
+                namespace(vec![deployment("web"), deployment("web-blue")]),
+                Some("web"),
+            ),
+            (
+                "green selected",
+                blue_green(json!({"app": "web", "version": "green"})),
+                Some("web-green"),
+            ),
+            (
+                "blue selected",
+                blue_green(json!({"app": "web", "version": "blue"})),
+                Some("web-blue"),
+            ),
+            (
+                "no colour selected",
+                blue_green(json!({"app": "web"})),
+                None,
+            ),
+            ("not deployed", namespace(vec![service(json!({}))]), None),
+        ];
+        for (name, live, want) in cases {
+            let got = live
+                .serving("web", &["web"])
+                .and_then(|d| d["metadata"]["name"].as_str());
+            assert_eq!(got, want, "case: {name}");
+        }
     }
 
     #[test]

@@ -135,6 +135,7 @@ mod tests {
             services: vec![ServiceDrift {
                 service: "web".into(),
                 not_deployed: Vec::new(),
+                runs_as: Vec::new(),
                 rows: Vec::new(),
                 hand_edits: if hand_edit {
                     vec![HandEdit {

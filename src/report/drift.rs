@@ -95,6 +95,14 @@ fn service_section(report: &DriftReport, service: &ServiceDrift) -> String {
                 .join(", ")
         ));
     }
+    for runs in &service.runs_as {
+        out.push_str(&format!(
+            "In **{}**, {} runs as {}, the colour its Service selects.\n\n",
+            escape_md(&runs.environment),
+            code(&runs.workload),
+            code(&runs.object)
+        ));
+    }
     let mut headers = vec!["What".to_string()];
     headers.extend(
         report
@@ -218,6 +226,14 @@ pub fn drift_text(report: &DriftReport) -> String {
             let names: Vec<String> = service.not_deployed.iter().map(|e| plain(e)).collect();
             out.push_str(&format!(" (not deployed in {})", names.join(", ")));
         }
+        for runs in &service.runs_as {
+            out.push_str(&format!(
+                " ({} runs {} as {})",
+                plain(&runs.environment),
+                plain(&runs.workload),
+                plain(&runs.object)
+            ));
+        }
         out.push('\n');
         if differing.is_empty() && service.hand_edits.is_empty() {
             out.push_str(&format!(
@@ -325,7 +341,7 @@ fn is_digest(text: &str) -> bool {
 mod tests {
     use super::drift_text as terminal_text;
     use super::*;
-    use crate::drift::{Aspect, Column};
+    use crate::drift::{Aspect, Column, RunsAs};
 
     const DIGEST: &str = "sha256:4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c";
 
@@ -372,6 +388,11 @@ mod tests {
             services: vec![ServiceDrift {
                 service: "web".into(),
                 not_deployed: Vec::new(),
+                runs_as: vec![RunsAs {
+                    environment: "production".into(),
+                    workload: "deployment/web".into(),
+                    object: "deployment/web-green".into(),
+                }],
                 rows: vec![
                     row(
                         Aspect::Image {
@@ -433,6 +454,7 @@ mod tests {
             "❌ **Undeclared drift**: 1 difference promotion.yml does not declare and 1 hand edit.",
             "> **preview** (namespace <code>preview</code>): the cluster could not be read: 403 Forbidden \\| &lt;b&gt;",
             "### <code>web</code>",
+            "In **production**, <code>deployment/web</code> runs as <code>deployment/web-green</code>, the colour its Service selects.",
             "| What | **staging** | **production** | **preview** |  |",
             "| image (web) | <code title=\"sha256:4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c2a9b0d3e4f1c\">sha256:4f1c2a9b0d3e</code> |",
             "| **replicas** | <code>1</code> | <code>5</code><br>promotion.yml: <code>3</code><br>✋ <code>kubectl-edit</code> | ⚠️ unreadable | ✋ hand edit |",
@@ -452,7 +474,10 @@ mod tests {
             lines[0],
             "Environment drift (live against promotion.yml): ❌ Undeclared drift: 1 difference promotion.yml does not declare and 1 hand edit."
         );
-        assert_eq!(lines[2], "web");
+        assert_eq!(
+            lines[2],
+            "web (production runs deployment/web as deployment/web-green)"
+        );
         assert!(lines[3].starts_with("  WHAT  "), "{out}");
         assert!(
             out.contains("5 (promotion.yml: 3) [edited by kubectl-edit]"),
@@ -491,6 +516,7 @@ mod tests {
         );
         assert!(!out.contains("[!WARNING]"));
         r.services[0].rows.retain(|row| row.class.is_none());
+        r.services[0].runs_as.clear();
         assert!(
             terminal_text(&r).contains("web\n  the same in every environment (1 row compared)\n")
         );
