@@ -51,6 +51,7 @@ pub async fn run_retire(
             keep_previous: settings.keep_previous.word(),
             services: Vec::new(),
             error: None,
+            warnings: Vec::new(),
         };
         if let Err(e) = retire_in(rt, global, args, env, settings, &services, &mut entry).await {
             let skipped = outcome_of(&e) == Outcome::Refused;
@@ -129,7 +130,7 @@ async fn retire_in(
     let connection = super::connect_to(rt, global, &args.cluster, env).await?;
     say!("Cluster of {}: {}", env.name, connection.description);
     let client = connection.client;
-    // The lock bookkeeping of a deploy's report; this command reports only its decisions.
+    // The lock bookkeeping of a deploy's report; of it, this command reports the warnings.
     let mut lock_record = DeployReport::new(DeployCommand::Deploy, env, Timestamp::now());
     let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
     let locks = take_locks(
@@ -141,6 +142,7 @@ async fn retire_in(
         &mut lock_record,
     )
     .await?;
+    entry.warnings = lock_record.warnings;
     let result = async {
         for service in services {
             let Some(front) = service.fronting_services().first().map(|m| m.name()) else {

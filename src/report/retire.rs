@@ -32,6 +32,9 @@ pub struct RetireEnvironment {
     /// Why the environment could not be looked at or finished (cluster, lock, API).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What went unusually but did not stop it (a lease taken over from a run that died).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +107,9 @@ pub fn retire_text(report: &RetireReport) -> String {
         if let Some(error) = &env.error {
             out.push_str(&format!("{}: {error}\n", env.environment));
         }
+        for warning in &env.warnings {
+            out.push_str(&format!("{}: warning: {warning}\n", env.environment));
+        }
         for service in &env.services {
             out.push_str(&format!(
                 "{} {}: {}\n",
@@ -141,6 +147,14 @@ pub fn retire_summary(report: &RetireReport) -> Summary {
                 String::new(),
                 String::new(),
                 format!("⚠️ {}", escape_md_with_code(error)),
+            ]);
+        }
+        for warning in &env.warnings {
+            rows.push(vec![
+                format!("**{}**", escape_md_with_code(&env.environment)),
+                String::new(),
+                String::new(),
+                format!("⚠️ {}", escape_md_with_code(warning)),
             ]);
         }
         for service in &env.services {
@@ -184,6 +198,7 @@ mod tests {
             namespace: "studysphere-prod".into(),
             keep_previous: "30m".into(),
             error: None,
+            warnings: vec!["took over the expired lease promote-production-web from run 41".into()],
             services: vec![
                 RetiredService {
                     service: "web".into(),
@@ -223,7 +238,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("<code>web-green</code>"), "{text}");
+        assert!(
+            text.contains("⚠️ took over the expired lease promote-production-web from run 41"),
+            "{text}"
+        );
         let terminal = retire_text(&report);
+        assert!(
+            terminal.contains(
+                "production: warning: took over the expired lease promote-production-web from run 41"
+            ),
+            "{terminal}"
+        );
         assert!(
             terminal.contains("production web: web-blue scaled from 3 to 0"),
             "{terminal}"

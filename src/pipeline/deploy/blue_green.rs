@@ -13,19 +13,18 @@ use std::time::Duration;
 
 use ::kube::Client;
 use jiff::Timestamp;
-use serde_json::Value;
 
 use super::preview::{PreviewTarget, preview_checks};
 use super::roll_out::{apply_recorded, diagnose_failures, run_hooks, wait_all};
-use super::workloads::{container_of, image_of, read_before};
+use super::workloads::{ColouredService, coloured_services, image_of, read_before};
 use super::{Deploy, Locked, metrics};
 use crate::actions::Annotation;
 use crate::checks::{self, analysis::Track};
 use crate::config::{self, KeepPrevious, OnFailure};
 use crate::kube::{
     self, BlueGreenLive, BlueGreenStart, Colour, Mode, RolloutOutcome, Workload, WorkloadKind,
-    apply_one, colour_from_live, colour_name, objects_before_switch, preview_name, read_blue_green,
-    read_deployment, scale_deployment, switch_selector, switched_services,
+    apply_one, colour_from_live, colour_name, objects_before_switch, preview_name, read_deployment,
+    scale_deployment, switch_selector, switched_services,
 };
 use crate::outcome::{Classified, Outcome};
 use crate::report::{BlueGreenReport, ColourRow, DeployReport, WorkloadReport};
@@ -33,11 +32,7 @@ use crate::say;
 
 /// One service's blue-green deploy.
 struct Side<'a> {
-    service: &'a str,
-    objects: &'a [Value],
-    deployment: String,
-    container: String,
-    fronting: Vec<String>,
+    svc: ColouredService<'a>,
     start: BlueGreenStart,
     switched_at: Option<Timestamp>,
     /// A plain Deployment left to delete after the switch.
@@ -46,7 +41,7 @@ struct Side<'a> {
 
 impl Side<'_> {
     fn idle_name(&self) -> String {
-        colour_name(&self.deployment, self.start.idle)
+        colour_name(&self.svc.deployment, self.start.idle)
     }
 }
 
@@ -73,31 +68,12 @@ pub(super) async fn roll_out(
         return Ok(Outcome::Failed);
     }
     let mut sides = Vec::new();
-    for rendered in &deploy.plan.services {
-        let Some(service) = deploy.config.service(&rendered.service) else {
-            continue;
-        };
-        let fronting: Vec<String> = service
-            .fronting_services()
-            .iter()
-            .map(|m| m.name().to_string())
-            .collect();
-        let Some(first) = fronting.first() else {
-            continue; // Validation makes sure there is one.
-        };
-        let container = container_of(deploy.config, &rendered.service);
-        let live = read_blue_green(
-            client,
-            &env.namespace,
-            &service.deployment,
-            &container,
-            first,
-        )
-        .await?;
+    for svc in coloured_services(deploy.config, deploy.plan) {
+        let live = svc.read(client, &env.namespace).await?;
         let start = kube::blue_green_start(&live);
-        let mut bg = BlueGreenReport::new(&rendered.service, &service.deployment, start.idle);
-        bg.services = fronting.clone();
-        bg.previews = fronting.iter().map(|f| preview_name(f)).collect();
+        let mut bg = BlueGreenReport::new(svc.service, &svc.deployment, start.idle);
+        bg.services = svc.fronting.clone();
+        bg.previews = svc.fronting.iter().map(|f| preview_name(f)).collect();
         bg.active_before = start.active;
         if let Some(kept) = live.colour(start.idle).filter(|c| c.replicas > 0)
             && kube::previous_expired(live.switched_at, keep_of(settings), Timestamp::now())
@@ -106,20 +82,17 @@ pub(super) async fn roll_out(
                 "previous-expired",
                 format!(
                     "{} ({} replicas) was kept past keepPrevious; it takes the release now",
-                    colour_name(&service.deployment, start.idle),
+                    colour_name(&svc.deployment, start.idle),
                     kept.replicas
                 ),
             );
         }
+        let plain_left = live.plain.is_some() && !start.migrate;
         let mut side = Side {
-            service: &rendered.service,
-            objects: &rendered.objects,
-            deployment: service.deployment.clone(),
-            container,
-            fronting,
+            svc,
             start,
             switched_at: live.switched_at,
-            plain_left: live.plain.is_some() && !start.migrate,
+            plain_left,
         };
         if start.migrate {
             let migrated = migrate(deploy, client, &mut side, &mut bg).await;
@@ -127,7 +100,7 @@ pub(super) async fn roll_out(
             if let Err(why) = migrated? {
                 report.summary = format!(
                     "moving {} to blue-green failed ({why}); deployment/{} keeps serving, unchanged",
-                    env.name, side.deployment
+                    env.name, side.svc.deployment
                 );
                 return Ok(Outcome::Failed);
             }
@@ -141,24 +114,24 @@ pub(super) async fn roll_out(
     let mut objects = Vec::new();
     for side in &sides {
         let colour = objects_before_switch(
-            side.objects,
-            &side.deployment,
-            &side.fronting,
+            side.svc.objects,
+            &side.svc.deployment,
+            &side.svc.fronting,
             &side.start,
             side.switched_at,
         );
         for object in colour.iter().filter(|o| o["kind"] == "Deployment") {
-            let state = read_before(client, object, &side.container).await?;
+            let state = read_before(client, object, &side.svc.container).await?;
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
             let mut entry = WorkloadReport::named(
                 format!("deployment/{name}"),
                 WorkloadKind::Deployment,
                 name.to_string(),
             );
-            entry.service = side.service.to_string();
+            entry.service = side.svc.service.to_string();
             entry.revision_before = state.revision;
             entry.image_before = state.image;
-            entry.image_after = image_of(object, &side.container);
+            entry.image_after = image_of(object, &side.svc.container);
             entry.changed = true;
             entry.awaited = true;
             report.workloads.push(entry);
@@ -173,7 +146,7 @@ pub(super) async fn roll_out(
     for side in &sides {
         record(
             report,
-            side.service,
+            side.svc.service,
             "deployed",
             format!("{} has the release", side.idle_name()),
         );
@@ -215,12 +188,13 @@ pub(super) async fn roll_out(
     let targets: Vec<PreviewTarget> = sides
         .iter()
         .map(|s| PreviewTarget {
-            service: s.service.to_string(),
+            service: s.svc.service.to_string(),
             preview: preview_name(
-                s.fronting
+                s.svc
+                    .fronting
                     .iter()
-                    .find(|f| *f == s.service)
-                    .unwrap_or(&s.fronting[0]),
+                    .find(|f| *f == s.svc.service)
+                    .unwrap_or(&s.svc.fronting[0]),
             ),
             deployment: s.idle_name(),
         })
@@ -269,7 +243,7 @@ pub(super) async fn roll_out(
         for side in &sides {
             record(
                 report,
-                side.service,
+                side.svc.service,
                 "previewed",
                 format!("checks on {}: {why}", side.idle_name()),
             );
@@ -300,14 +274,14 @@ pub(super) async fn roll_out(
         )
         .await?;
         if side.plain_left {
-            kube::delete_deployment(client, &env.namespace, &side.deployment).await?;
+            kube::delete_deployment(client, &env.namespace, &side.svc.deployment).await?;
             record(
                 report,
-                side.service,
+                side.svc.service,
                 "removed-plain",
                 format!(
                     "deployment/{} (left by an earlier migration)",
-                    side.deployment
+                    side.svc.deployment
                 ),
             );
         }
@@ -343,7 +317,7 @@ pub(super) async fn roll_out(
             }
         }
     }
-    finish_colours(client, deploy, &sides, report).await;
+    fill_colours(client, &env.namespace, sides.iter().map(|s| &s.svc), report).await;
     say!("Done: {}", report.summary);
     Ok(outcome)
 }
@@ -366,27 +340,31 @@ async fn switch(
     report: &mut DeployReport,
     event: &str,
 ) -> anyhow::Result<()> {
-    let services = switched_services(side.objects, &side.fronting, colour, at);
+    let services = switched_services(side.svc.objects, &side.svc.fronting, colour, at);
     let took = switch_selector(client, &services, deploy.options.apply_force())
         .await
         .map_err(|e| {
-            anyhow::Error::new(e).context(format!("switching {} to {colour}", side.service))
+            anyhow::Error::new(e).context(format!("switching {} to {colour}", side.svc.service))
         })?;
     record(
         report,
-        side.service,
+        side.svc.service,
         event,
         format!(
             "{} now select{} {colour} ({:.0} ms)",
-            side.fronting.join(", "),
-            if side.fronting.len() == 1 { "s" } else { "" },
+            side.svc.fronting.join(", "),
+            if side.svc.fronting.len() == 1 {
+                "s"
+            } else {
+                ""
+            },
             took.as_secs_f64() * 1000.0
         ),
     );
     if let Some(bg) = report
         .blue_green
         .iter_mut()
-        .find(|b| b.service == side.service)
+        .find(|b| b.service == side.svc.service)
     {
         if event == "switched" {
             bg.switched_at = Some(at);
@@ -411,9 +389,9 @@ async fn migrate(
 ) -> anyhow::Result<Result<(), String>> {
     let ns = &deploy.environment.namespace;
     let first = side.start.active.unwrap_or(Colour::Blue);
-    let live = read_deployment(client, ns, &side.deployment).await?;
+    let live = read_deployment(client, ns, &side.svc.deployment).await?;
     let copy = colour_from_live(&live, first);
-    let name = colour_name(&side.deployment, first);
+    let name = colour_name(&side.svc.deployment, first);
     if let Err(e) = apply_one(client, &copy, Mode::Write, deploy.options.apply_force()).await {
         return Ok(Err(crate::outcome::chain(&e)));
     }
@@ -430,17 +408,21 @@ async fn migrate(
         return Ok(Err(format!("deployment/{name} did not become ready")));
     }
     let at = Timestamp::now();
-    let services = switched_services(side.objects, &side.fronting, first, at);
+    let services = switched_services(side.svc.objects, &side.svc.fronting, first, at);
     switch_selector(client, &services, deploy.options.apply_force()).await?;
-    kube::delete_deployment(client, ns, &side.deployment).await?;
+    kube::delete_deployment(client, ns, &side.svc.deployment).await?;
     bg.migrated_to = Some(first);
     bg.record(
         "migrated",
         format!(
             "deployment/{} became {name}; {} select{} {first}",
-            side.deployment,
-            side.fronting.join(", "),
-            if side.fronting.len() == 1 { "s" } else { "" }
+            side.svc.deployment,
+            side.svc.fronting.join(", "),
+            if side.svc.fronting.len() == 1 {
+                "s"
+            } else {
+                ""
+            }
         ),
     );
     side.switched_at = Some(at);
@@ -471,7 +453,7 @@ async fn not_switched(
             })?;
         record(
             report,
-            side.service,
+            side.svc.service,
             "scaled-down",
             format!("{} to 0", side.idle_name()),
         );
@@ -482,7 +464,7 @@ async fn not_switched(
     }
     let serving: Vec<String> = sides
         .iter()
-        .filter_map(|s| s.start.active.map(|c| colour_name(&s.deployment, c)))
+        .filter_map(|s| s.start.active.map(|c| colour_name(&s.svc.deployment, c)))
         .collect();
     report.summary = if serving.is_empty() {
         format!(
@@ -506,7 +488,7 @@ async fn not_switched(
     deploy.console.annotate(
         &Annotation::warning(report.summary.clone()).title(format!("Rolled back {}", env.name)),
     );
-    finish_colours(client, deploy, sides, report).await;
+    fill_colours(client, &env.namespace, sides.iter().map(|s| &s.svc), report).await;
     Ok(Outcome::Failed)
 }
 
@@ -544,7 +526,7 @@ async fn switch_back(
             );
             return Ok(Outcome::RollbackFailed);
         }
-        back.push(colour_name(&side.deployment, previous));
+        back.push(colour_name(&side.svc.deployment, previous));
     }
     report.summary = if back.is_empty() {
         format!(
@@ -564,34 +546,26 @@ async fn switch_back(
     Ok(Outcome::Failed)
 }
 
-/// Both colours of every service as they stand at the end, for the report.
-async fn finish_colours(
+/// Both colours of every service as they stand now, for the report (a service that cannot be
+/// read keeps what the report has).
+pub(super) async fn fill_colours<'a>(
     client: &Client,
-    deploy: &Deploy<'_>,
-    sides: &[Side<'_>],
+    namespace: &str,
+    services: impl IntoIterator<Item = &'a ColouredService<'a>>,
     report: &mut DeployReport,
 ) {
-    for side in sides {
-        let Ok(live) = read_blue_green(
-            client,
-            &deploy.environment.namespace,
-            &side.deployment,
-            &side.container,
-            &side.fronting[0],
-        )
-        .await
-        else {
+    for svc in services {
+        let Ok(live) = svc.read(client, namespace).await else {
             continue;
         };
-        let Some(bg) = report
+        if let Some(bg) = report
             .blue_green
             .iter_mut()
-            .find(|b| b.service == side.service)
-        else {
-            continue;
-        };
-        bg.serving = live.serving;
-        bg.colours = colour_rows(&live, &side.deployment);
+            .find(|b| b.service == svc.service)
+        {
+            bg.serving = live.serving;
+            bg.colours = colour_rows(&live, &svc.deployment);
+        }
     }
 }
 

@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 
 use super::Deploy;
 use super::roll_out::wait_all;
-use super::workloads::container_of;
+use super::workloads::coloured_services;
 use crate::kube::{
     self, Colour, Mode, RolloutOutcome, Workload, WorkloadKind, apply_one, colour_name,
-    plain_from_colour, preview_name, read_blue_green, read_deployment, switch_selector,
+    plain_from_colour, preview_name, read_deployment, switch_selector,
 };
 use crate::report::DeployReport;
 use crate::say;
@@ -31,28 +31,16 @@ pub(super) async fn leave_blue_green(
 ) -> anyhow::Result<Result<(), String>> {
     let ns = &deploy.environment.namespace;
     let force = deploy.options.apply_force();
-    for rendered in &deploy.plan.services {
-        let Some(service) = deploy.config.service(&rendered.service) else {
-            continue;
-        };
-        let fronting: Vec<String> = service
-            .fronting_services()
-            .iter()
-            .map(|m| m.name().to_string())
-            .collect();
-        let Some(first) = fronting.first() else {
-            continue;
-        };
-        let container = container_of(deploy.config, &rendered.service);
-        let live = read_blue_green(client, ns, &service.deployment, &container, first).await?;
+    for svc in coloured_services(deploy.config, deploy.plan) {
+        let live = svc.read(client, ns).await?;
         let Some(serving) = live.serving else {
             continue; // Not blue-green: the rolling update goes on as usual.
         };
-        let deployment = &service.deployment;
+        let (deployment, fronting) = (&svc.deployment, &svc.fronting);
         let serving_name = colour_name(deployment, serving);
         say!(
             "{}: leaving blue-green: copying deployment/{serving_name} to deployment/{deployment}",
-            rendered.service
+            svc.service
         );
         let copy = plain_from_colour(
             &read_deployment(client, ns, &serving_name).await?,
@@ -80,7 +68,7 @@ pub(super) async fn leave_blue_green(
         if live.colour(serving.other()).is_some() {
             kube::delete_deployment(client, ns, &colour_name(deployment, serving.other())).await?;
         }
-        let services: Vec<Value> = rendered
+        let services: Vec<Value> = svc
             .objects
             .iter()
             .filter(|o| {
@@ -92,7 +80,7 @@ pub(super) async fn leave_blue_green(
         switch_selector(client, &services, force)
             .await
             .map_err(|e| {
-                anyhow::Error::new(e).context(format!("switching {first} to {deployment}"))
+                anyhow::Error::new(e).context(format!("switching {} to {deployment}", fronting[0]))
             })?;
         kube::delete_deployment(client, ns, &serving_name).await?;
         for preview in fronting.iter().map(|f| preview_name(f)) {
@@ -107,7 +95,7 @@ pub(super) async fn leave_blue_green(
         }
         let moved = format!(
             "{} moved from blue-green to rolling: deployment/{serving_name} became deployment/{deployment}, which {} select{}; {} deleted",
-            rendered.service,
+            svc.service,
             fronting.join(", "),
             if fronting.len() == 1 { "s" } else { "" },
             [Colour::Blue, Colour::Green]

@@ -11,23 +11,19 @@ use ::kube::Client;
 use jiff::Timestamp;
 
 use super::Deploy;
-use super::blue_green::{colour_rows, record};
+use super::blue_green::{fill_colours, record};
 use super::roll_out::wait_all;
-use super::workloads::container_of;
+use super::workloads::{ColouredService, coloured_services};
 use crate::kube::{
-    self, BlueGreenLive, RolloutOutcome, SwitchBack, Workload, WorkloadKind, colour_name,
-    read_blue_green, scale_deployment, switch_selector, switched_services,
+    self, RolloutOutcome, SwitchBack, Workload, WorkloadKind, colour_name, scale_deployment,
+    switch_selector, switched_services,
 };
 use crate::outcome::Classified;
 use crate::report::{BlueGreenReport, DeployReport};
 
 /// One service's switch back, decided.
 struct Planned<'a> {
-    service: &'a str,
-    objects: &'a [serde_json::Value],
-    deployment: String,
-    container: String,
-    fronting: Vec<String>,
+    svc: ColouredService<'a>,
     switch: SwitchBack,
 }
 
@@ -45,30 +41,11 @@ pub async fn roll_back_colours(
     let ns = &deploy.environment.namespace;
     let mut planned = Vec::new();
     let mut nothing_to_switch = Vec::new();
-    for rendered in &deploy.plan.services {
-        let Some(service) = deploy.config.service(&rendered.service) else {
-            continue;
-        };
-        let fronting: Vec<String> = service
-            .fronting_services()
-            .iter()
-            .map(|m| m.name().to_string())
-            .collect();
-        let Some(first) = fronting.first() else {
-            continue; // Validation makes sure there is one.
-        };
-        let container = container_of(deploy.config, &rendered.service);
-        let live = read_blue_green(client, ns, &service.deployment, &container, first).await?;
+    for svc in coloured_services(deploy.config, deploy.plan) {
+        let live = svc.read(client, ns).await?;
         match kube::blue_green_switch_back(&live) {
-            Ok(switch) => planned.push(Planned {
-                service: &rendered.service,
-                objects: &rendered.objects,
-                deployment: service.deployment.clone(),
-                container,
-                fronting,
-                switch,
-            }),
-            Err(why) => nothing_to_switch.push(format!("{}: {why}", rendered.service)),
+            Ok(switch) => planned.push(Planned { svc, switch }),
+            Err(why) => nothing_to_switch.push(format!("{}: {why}", svc.service)),
         }
     }
     if !nothing_to_switch.is_empty() {
@@ -80,8 +57,8 @@ pub async fn roll_back_colours(
     }
 
     for p in &planned {
-        let mut bg = BlueGreenReport::new(p.service, &p.deployment, p.switch.to);
-        bg.services = p.fronting.clone();
+        let mut bg = BlueGreenReport::new(p.svc.service, &p.svc.deployment, p.switch.to);
+        bg.services = p.svc.fronting.clone();
         bg.active_before = Some(p.switch.from);
         report.blue_green.push(bg);
     }
@@ -92,13 +69,13 @@ pub async fn roll_back_colours(
         let Some(replicas) = p.switch.scale_to else {
             continue;
         };
-        let name = colour_name(&p.deployment, p.switch.to);
+        let name = colour_name(&p.svc.deployment, p.switch.to);
         scale_deployment(client, ns, &name, u32::try_from(replicas).unwrap_or(1))
             .await
             .map_err(|e| anyhow::Error::new(e).context(format!("scaling deployment/{name}")))?;
         record(
             report,
-            p.service,
+            p.svc.service,
             "scaled-up",
             format!("{name} to {replicas} before switching back"),
         );
@@ -117,36 +94,36 @@ pub async fn roll_back_colours(
             "rolling back in {} failed: {} did not become ready again, so no selector was switched: a human must act",
             deploy.environment.name, stuck.workload
         );
-        fill_colours(deploy, client, &planned, report).await;
+        fill_colours(client, ns, planned.iter().map(|p| &p.svc), report).await;
         return Ok(false);
     }
 
     let at = Timestamp::now();
     let mut switched = Vec::new();
     for p in &planned {
-        let services = switched_services(p.objects, &p.fronting, p.switch.to, at);
+        let services = switched_services(p.svc.objects, &p.svc.fronting, p.switch.to, at);
         let took = match switch_selector(client, &services, deploy.options.apply_force()).await {
             Ok(took) => took,
             Err(e) => {
                 report.summary = format!(
                     "rolling back in {} failed: switching {} to {} failed ({}): a human must act",
                     deploy.environment.name,
-                    p.service,
+                    p.svc.service,
                     p.switch.to,
                     crate::outcome::chain(&e)
                 );
-                fill_colours(deploy, client, &planned, report).await;
+                fill_colours(client, ns, planned.iter().map(|p| &p.svc), report).await;
                 return Ok(false);
             }
         };
         record(
             report,
-            p.service,
+            p.svc.service,
             "switched-back",
             format!(
                 "{} now select{} {} ({:.0} ms)",
-                p.fronting.join(", "),
-                if p.fronting.len() == 1 { "s" } else { "" },
+                p.svc.fronting.join(", "),
+                if p.svc.fronting.len() == 1 { "s" } else { "" },
                 p.switch.to,
                 took.as_secs_f64() * 1000.0
             ),
@@ -154,7 +131,7 @@ pub async fn roll_back_colours(
         if let Some(bg) = report
             .blue_green
             .iter_mut()
-            .find(|b| b.service == p.service)
+            .find(|b| b.service == p.svc.service)
         {
             bg.switched_back_at = Some(at);
             bg.switch_back_ms = Some(took.as_millis());
@@ -162,8 +139,8 @@ pub async fn roll_back_colours(
         }
         switched.push(format!(
             "{} → {}",
-            colour_name(&p.deployment, p.switch.from),
-            colour_name(&p.deployment, p.switch.to)
+            colour_name(&p.svc.deployment, p.switch.from),
+            colour_name(&p.svc.deployment, p.switch.to)
         ));
     }
     report.summary = format!(
@@ -171,37 +148,6 @@ pub async fn roll_back_colours(
         deploy.environment.name,
         switched.join(", ")
     );
-    fill_colours(deploy, client, &planned, report).await;
+    fill_colours(client, ns, planned.iter().map(|p| &p.svc), report).await;
     Ok(true)
-}
-
-/// Both colours of every service as they stand now, for the report.
-async fn fill_colours(
-    deploy: &Deploy<'_>,
-    client: &Client,
-    planned: &[Planned<'_>],
-    report: &mut DeployReport,
-) {
-    for p in planned {
-        let live: BlueGreenLive = match read_blue_green(
-            client,
-            &deploy.environment.namespace,
-            &p.deployment,
-            &p.container,
-            &p.fronting[0],
-        )
-        .await
-        {
-            Ok(live) => live,
-            Err(_) => continue,
-        };
-        if let Some(bg) = report
-            .blue_green
-            .iter_mut()
-            .find(|b| b.service == p.service)
-        {
-            bg.serving = live.serving;
-            bg.colours = colour_rows(&live, &p.deployment);
-        }
-    }
 }

@@ -8,8 +8,10 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::kube::{
-    RolloutState, WorkloadKind, evaluate_rollout, known_resource, object_ref, retrying, revision_of,
+    BlueGreenLive, RolloutState, WorkloadKind, evaluate_rollout, known_resource, object_ref,
+    read_blue_green, retrying, revision_of,
 };
+use crate::plan::EnvironmentPlan;
 
 /// What a workload looked like before the apply.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +89,60 @@ pub fn container_of(config: &Config, service: &str) -> String {
     config
         .service(service)
         .map_or_else(|| service.to_string(), |s| s.container.clone())
+}
+
+/// A planned service as blue-green sees it: the Deployment that takes a colour, its container
+/// and the Services in front of it.
+pub struct ColouredService<'a> {
+    pub service: &'a str,
+    pub objects: &'a [Value],
+    pub deployment: String,
+    pub container: String,
+    /// Never empty; the first one's selector says which colour serves.
+    pub fronting: Vec<String>,
+}
+
+impl ColouredService<'_> {
+    /// Both colours (and any plain Deployment) as the cluster has them now.
+    ///
+    /// # Errors
+    /// The API failing (after retries).
+    pub async fn read(&self, client: &Client, namespace: &str) -> anyhow::Result<BlueGreenLive> {
+        read_blue_green(
+            client,
+            namespace,
+            &self.deployment,
+            &self.container,
+            &self.fronting[0],
+        )
+        .await
+    }
+}
+
+/// The planned services with a Service in front of their Deployment, in plan order (in a
+/// blue-green environment that is every one: validation makes sure).
+pub fn coloured_services<'a>(
+    config: &'a Config,
+    plan: &'a EnvironmentPlan,
+) -> Vec<ColouredService<'a>> {
+    plan.services
+        .iter()
+        .filter_map(|rendered| {
+            let service = config.service(&rendered.service)?;
+            let fronting: Vec<String> = service
+                .fronting_services()
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect();
+            (!fronting.is_empty()).then(|| ColouredService {
+                service: &rendered.service,
+                objects: &rendered.objects,
+                deployment: service.deployment.clone(),
+                container: service.container.clone(),
+                fronting,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
