@@ -697,3 +697,64 @@ fn drift_compares_the_colour_that_serves_in_a_blue_green_environment() {
     assert_eq!(edits[0]["object"], "deployment/web-green", "{report:#}");
     assert_eq!(edits[0]["manager"], "kubectl-edit", "{report:#}");
 }
+
+/// blue-green → canary → blue-green: the first canary deploy finds no plain stable, so it moves
+/// the serving colour to `web` first and rolls out as `rolling` does; the next one is a canary
+/// with `web` as its stable; back to blue-green, `web` becomes the first colour. The Service
+/// always has a ready endpoint.
+#[test]
+fn moving_between_blue_green_and_canary_keeps_endpoints_throughout() {
+    let fake = Arc::new(fake());
+    let project = staging(&fake, "");
+    let promotion = project.path("promotion.yml");
+    let base = std::fs::read_to_string(&promotion).unwrap();
+    let with = |strategy: &str| std::fs::write(&promotion, format!("{base}{strategy}")).unwrap();
+    with("    strategy: blue-green\n");
+    for digest in [DIGEST_A, DIGEST_B] {
+        let ok = project.deploy(digest, &[]);
+        assert_eq!(ok.code, 0, "{ok:?}");
+    }
+    assert_eq!(selector(&fake, "web")["version"], "green");
+
+    let canary = "    strategy: canary
+    canary:
+      steps: [{ weight: 50, pause: 1s }, { weight: 100, pause: 1s }]
+";
+    with(canary);
+    let (first, empty) = deploy_watching_endpoints(&fake, &project, DIGEST_A);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(empty, 0, "the Service had no ready endpoint at some point");
+    let report = project.report("deploy");
+    assert!(
+        report["warnings"]
+            .to_string()
+            .contains("moved from blue-green to canary"),
+        "{report:#}"
+    );
+    for gone in ["web-blue", "web-green"] {
+        assert!(fake.get("Deployment", "staging", gone).is_none(), "{gone}");
+    }
+    assert!(fake.get("Service", "staging", "web-preview").is_none());
+    assert_eq!(selector(&fake, "web"), serde_json::json!({"app": "web"}));
+    assert!(image_of(&fake.get("Deployment", "staging", "web").unwrap()).ends_with(DIGEST_A));
+
+    let (second, empty) = deploy_watching_endpoints(&fake, &project, DIGEST_B);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(empty, 0, "the Service had no ready endpoint at some point");
+    let report = project.report("deploy");
+    assert_eq!(report["canary"]["decision"], "promoted", "{report:#}");
+    assert!(image_of(&fake.get("Deployment", "staging", "web").unwrap()).ends_with(DIGEST_B));
+    assert!(fake.get("Deployment", "staging", "web-canary").is_none());
+
+    with("    strategy: blue-green\n");
+    let (third, empty) = deploy_watching_endpoints(&fake, &project, DIGEST_A);
+    assert_eq!(third.code, 0, "{third:?}");
+    assert_eq!(empty, 0, "the Service had no ready endpoint at some point");
+    let report = project.report("deploy");
+    let bg = &report["blue_green"][0];
+    assert_eq!(bg["migrated_to"], "blue", "{report:#}");
+    assert_eq!(bg["serving"], "green", "{report:#}");
+    assert!(fake.get("Deployment", "staging", "web").is_none());
+    assert!(image_of(&fake.get("Deployment", "staging", "web-blue").unwrap()).ends_with(DIGEST_B));
+    assert!(image_of(&fake.get("Deployment", "staging", "web-green").unwrap()).ends_with(DIGEST_A));
+}

@@ -4,6 +4,9 @@
 //! Deployment (the rendered selector, without the colour), and the serving colour and the
 //! preview Services go. The rolling update then starts from a plain Deployment that serves the
 //! current release, so its rollback has a revision to return to.
+//!
+//! Moving to `canary` goes the same way: with no plain Deployment to be the stable, a canary
+//! deploy rolls out as `rolling` does, and this runs first; the next release is a canary.
 
 use ::kube::Client;
 use serde_json::{Value, json};
@@ -94,8 +97,9 @@ pub(super) async fn leave_blue_green(
             })?;
         }
         let moved = format!(
-            "{} moved from blue-green to rolling: deployment/{serving_name} became deployment/{deployment}, which {} select{}; {} deleted",
+            "{} moved from blue-green to {}: deployment/{serving_name} became deployment/{deployment}, which {} select{}; {} deleted",
             svc.service,
+            deploy.environment.strategy.word(),
             fronting.join(", "),
             if fronting.len() == 1 { "s" } else { "" },
             [Colour::Blue, Colour::Green]
