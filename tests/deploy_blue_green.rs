@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::fake_kube::{Behavior, FakeKube};
 use crate::kube_deploy::{DIGEST_CRASH, staging_with_service};
+use crate::kube_drift::kubectl_edit;
 use crate::support::project::Project;
 use crate::support::prometheus::Prometheus;
 use crate::util::{DIGEST_A, DIGEST_B, run};
@@ -675,20 +676,7 @@ fn drift_compares_the_colour_that_serves_in_a_blue_green_environment() {
     );
 
     // `kubectl edit` of the serving colour.
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-            kube::Api::namespaced(fake.client().await, "staging");
-        let patch = serde_json::json!({ "spec": { "template": { "spec": { "containers": [
-            { "name": "web", "env": [{ "name": "DEBUG", "value": "1" }] },
-        ] } } } });
-        let params = kube::api::PatchParams {
-            field_manager: Some("kubectl-edit".into()),
-            ..kube::api::PatchParams::default()
-        };
-        api.patch("web-green", &params, &kube::api::Patch::Strategic(&patch))
-            .await
-            .unwrap();
-    });
+    kubectl_edit(&fake, "staging", "web-green");
     let edited = run(&mut project.command("drift", &[]));
     assert_eq!(edited.code, 1, "{edited:?}");
     let report = project.report("drift");

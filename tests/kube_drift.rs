@@ -179,6 +179,25 @@ impl Project {
     }
 }
 
+/// What `kubectl edit` leaves when someone adds `DEBUG=1` to container `web` of `deployment`:
+/// the field owned by the manager `kubectl-edit`.
+pub fn kubectl_edit(fake: &FakeKube, namespace: &str, deployment: &str) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+            kube::Api::namespaced(fake.client().await, namespace);
+        let patch = json!({ "spec": { "template": { "spec": { "containers": [
+            { "name": "web", "env": [{ "name": "DEBUG", "value": "1" }] },
+        ] } } } });
+        let params = kube::api::PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..kube::api::PatchParams::default()
+        };
+        api.patch(deployment, &params, &kube::api::Patch::Strategic(&patch))
+            .await
+            .unwrap();
+    });
+}
+
 fn assert_no_secret(text: &str) {
     for value in [STAGING_TOKEN, PRODUCTION_TOKEN] {
         let encoded = base64::engine::general_purpose::STANDARD.encode(value);
@@ -253,22 +272,7 @@ fn a_hand_edit_in_production_is_reported_with_its_manager_and_fails_the_check() 
     assert_no_secret(&before.everything());
 
     // `kubectl edit` in production: an environment variable added under another manager.
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let client = fake.client().await;
-        let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
-            kube::Api::namespaced(client, "production");
-        let patch = json!({ "spec": { "template": { "spec": { "containers": [
-            { "name": "web", "env": [{ "name": "DEBUG", "value": "1" }] },
-        ] } } } });
-        let params = kube::api::PatchParams {
-            field_manager: Some("kubectl-edit".into()),
-            ..kube::api::PatchParams::default()
-        };
-        api.patch("web", &params, &kube::api::Patch::Strategic(&patch))
-            .await
-            .unwrap();
-    });
+    kubectl_edit(&fake, "production", "web");
 
     let after = project.drift_action("after");
     assert_eq!(
